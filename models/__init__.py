@@ -1,0 +1,1 @@
+"""churnlens models: the multilingual encoder and the departure-reason classifier (no Prefect here)."""

