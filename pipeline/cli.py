@@ -87,12 +87,18 @@ def run(
     text_column: Optional[str] = typer.Option(None, "--text-column"),
     id_column: Optional[str] = typer.Option(None, "--id-column"),
     detector: str = typer.Option(DEFAULT_DETECTOR, "--detector"),
+    fmt: str = typer.Option("parquet", "--format", help="Output format: parquet, csv (Excel-ready) or jsonl."),
 ) -> None:
     """Run the main job as a Prefect flow in local mode (no server needed): tag INPUT into OUTPUT_DIR."""
+    import os
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     from flows.tag_feedback import tag_feedback
 
+    output_dir = output_dir.resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
-    summary = tag_feedback(str(input), str(output_dir / f"{input.stem}.tagged.parquet"),
+    summary = tag_feedback(str(input), str(output_dir / f"{input.stem}.tagged.{fmt}"),
                            text_column=text_column, id_column=id_column, detector=detector)
     print_summary(summary)
 

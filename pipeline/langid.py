@@ -11,10 +11,11 @@ from functools import lru_cache
 
 from pipeline.config import LANGID_MAX_CHARS, LANGUAGES, UNDETERMINED
 
-MIN_CONFIDENCE = 0.5
+MIN_CONFIDENCE = 0.0  # answer whenever there are letters: measured best on short feedback
 _KANA = re.compile(r"[\u3040-\u30ff\uff66-\uff9f]")
 _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]")
 _LETTER = re.compile(r"[^\W\d_]")
+_HAN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff]")
 
 Detection = tuple[str, float]
 
@@ -26,7 +27,33 @@ def _script_rule(text: str, languages: Sequence[str]) -> Detection | None:
         return ("ja", 1.0)
     if _HANGUL.search(text):
         return ("ko", 1.0) if "ko" in languages else (UNDETERMINED, 0.0)
+    if "ja" in languages and _japanese_only_kanji(text):
+        return ("ja", 0.9)
     return None
+
+
+def _encodable(char: str, codec: str) -> bool:
+    try:
+        char.encode(codec)
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _japanese_only_kanji(text: str) -> bool:
+    """Kanji-only Japanese ("品質最悪", "担当者不親切") told apart from Chinese by character repertoires.
+
+    Japanese shinjitai (悪, 発, 遅) are in Shift_JIS but in neither GB2312 (simplified Chinese) nor
+    Big5 (traditional); a text mixing simplified-looking (当) and traditional-looking (親) forms, all
+    in Shift_JIS, is Japanese too. Any character outside Shift_JIS (们, 这) rules Japanese out.
+    """
+    han = [c for c in text if _HAN.match(c)]
+    if not han or any(not _encodable(c, "cp932") for c in han):
+        return False
+    not_simplified = [c for c in han if not _encodable(c, "gb2312")]
+    not_traditional = [c for c in han if not _encodable(c, "big5")]
+    japanese_only = set(not_simplified) & set(not_traditional)
+    return bool(japanese_only) or (bool(not_simplified) and bool(not_traditional))
 
 
 class LinguaDetector:
@@ -54,8 +81,9 @@ class LinguaDetector:
         for value in self._detector.compute_language_confidence_values(text[:LANGID_MAX_CHARS]):
             code = value.language.iso_code_639_1.name.lower()
             code = "no" if code in ("nb", "nn") else code
-            totals[code] = totals.get(code, 0.0) + value.value
-        return _best(totals)
+            totals[code] = max(totals.get(code, 0.0), value.value)  # max, not sum: two Norwegian models
+        norm = sum(totals.values()) or 1.0
+        return _best({code: value / norm for code, value in totals.items()})
 
 
 class LangdetectDetector:

@@ -1,0 +1,60 @@
+"""Shared fixtures. Prefect state and the encoder cache live in temporary directories."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_STATE = Path(tempfile.mkdtemp(prefix="churnlens-tests-"))
+os.environ.setdefault("PREFECT_HOME", str(_STATE / "prefect"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Reuse a converted encoder when the user already has one (CHURNLENS_CACHE or ~/.cache/churnlens);
+# otherwise convert once per session into a temporary cache.
+if "CHURNLENS_CACHE" not in os.environ and not (Path.home() / ".cache" / "churnlens" / "encoders").exists():
+    os.environ["CHURNLENS_CACHE"] = str(_STATE / "cache")
+
+ROOT = Path(__file__).resolve().parent.parent
+LABELS = ROOT / "labels.yaml"
+
+
+@pytest.fixture(scope="session")
+def taxonomy():
+    from pipeline.taxonomy import load_taxonomy
+
+    return load_taxonomy(LABELS)
+
+
+def hashed_embed(texts: list[str], dim: int = 64) -> np.ndarray:
+    """A deterministic bag-of-character-trigrams embedding: a stand-in encoder for fast unit tests."""
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    for i, text in enumerate(texts):
+        t = f"  {text.lower()}  "
+        for j in range(len(t) - 2):
+            out[i, hash(t[j : j + 3]) % dim] += 1.0
+        norm = np.linalg.norm(out[i])
+        if norm:
+            out[i] /= norm
+    return out
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    """The real converted multilingual-e5-small (converted on first use, ~15 s)."""
+    from models.encoder import load_encoder
+
+    return load_encoder()
+
+
+@pytest.fixture(scope="session")
+def tagger(encoder):
+    """The committed default classifier on the real encoder."""
+    from pipeline.tagging import Tagger
+
+    return Tagger.load()
