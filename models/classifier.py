@@ -14,6 +14,8 @@ from pipeline.errors import ModelMismatchError
 
 WEIGHTS_FILE = "head.safetensors"
 META_FILE = "classifier.json"
+ADAPTER_FILE = "adapter.safetensors"
+ADAPTER_CONFIG_FILE = "adapter.json"
 FORMAT_VERSION = 1
 
 
@@ -32,6 +34,9 @@ class ClassifierMeta:
     model_version: str = "0"
     format_version: int = FORMAT_VERSION
     metrics: dict = field(default_factory=dict)
+    calibration: dict[str, list[float]] = field(default_factory=dict)  # label -> Platt [slope, intercept]
+    prototype_calibration: list[float] = field(default_factory=lambda: [40.0, -34.0])  # max cosine -> logit
+    uncertain_margin: float = 0.1
 
 
 def build_head(embedding_dim: int, hidden_dim: int, n_labels: int):
@@ -39,7 +44,7 @@ def build_head(embedding_dim: int, hidden_dim: int, n_labels: int):
     import torch.nn as nn
 
     if hidden_dim <= 0:
-        return nn.Linear(embedding_dim, n_labels)
+        return nn.Sequential(nn.Dropout(0.1), nn.Linear(embedding_dim, n_labels))
     return nn.Sequential(nn.Dropout(0.1), nn.Linear(embedding_dim, hidden_dim), nn.GELU(),
                          nn.Dropout(0.2), nn.Linear(hidden_dim, n_labels))
 
@@ -47,21 +52,30 @@ def build_head(embedding_dim: int, hidden_dim: int, n_labels: int):
 class ReasonClassifier:
     """Scores each label for a batch of embeddings; labels above their threshold are assigned."""
 
-    def __init__(self, head, meta: ClassifierMeta) -> None:
+    def __init__(self, head, meta: ClassifierMeta, adapter: tuple[dict, dict] | None = None) -> None:
         self.head = head.eval()
         self.meta = meta
+        self.adapter = adapter  # (LoRA config, state) of a fine-tuned encoder, saved beside the head
+        self.adapter_path: Path | None = None
 
     @property
     def labels(self) -> list[str]:
         return list(self.meta.labels)
 
-    def scores(self, embeddings: np.ndarray) -> np.ndarray:
-        """Probability per label, shape ``(n, n_labels)``."""
+    def logits(self, embeddings: np.ndarray) -> np.ndarray:
+        """Raw head outputs, shape ``(n, n_labels)``."""
         import torch
 
         with torch.inference_mode():
-            logits = self.head(torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32)))
-            return torch.sigmoid(logits).numpy()
+            return self.head(torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32))).numpy()
+
+    def scores(self, embeddings: np.ndarray) -> np.ndarray:
+        """Calibrated probability per label, shape ``(n, n_labels)``."""
+        logits = self.logits(embeddings)
+        if self.meta.calibration:
+            platt = np.array([self.meta.calibration[label] for label in self.labels], dtype=np.float32)
+            logits = logits * platt[:, 0] + platt[:, 1]
+        return 1.0 / (1.0 + np.exp(-logits))
 
     def assign(self, scores: np.ndarray) -> list[list[str]]:
         """Labels whose score reaches their threshold, highest score first."""
@@ -72,27 +86,28 @@ class ReasonClassifier:
             result.append([self.labels[i] for i in picked])
         return result
 
-    def check_compatible(self, taxonomy, encoder_name: str | None = None) -> None:
-        """Refuse a taxonomy (or encoder) other than the one this model was trained with."""
-        if list(taxonomy.ids) != self.labels or taxonomy.fingerprint() != self.meta.taxonomy_fingerprint:
-            added = sorted(set(taxonomy.ids) - set(self.labels))
-            removed = sorted(set(self.labels) - set(taxonomy.ids))
-            detail = []
-            if added:
-                detail.append(f"new in labels.yaml: {', '.join(added)}")
-            if removed:
-                detail.append(f"missing from labels.yaml: {', '.join(removed)}")
-            if not detail:
-                detail.append("label order or descriptions changed")
+    def check_compatible(self, taxonomy, encoder_name: str | None = None) -> list[str]:
+        """Refuse a taxonomy that removed or redefined a trained label, or another encoder.
+
+        Returns the labels that are new in ``taxonomy``: they are scored from their examples
+        (see ``models.prototypes``) until the model is retrained.
+        """
+        removed = [label for label in self.labels if label not in taxonomy.ids]
+        if removed:
             raise ModelMismatchError(
-                f"the classifier was trained on taxonomy {self.meta.taxonomy_version} "
-                f"({', '.join(self.labels)}), which differs from labels.yaml {taxonomy.version} "
-                f"({'; '.join(detail)}). Retrain with `churnlens train`, or pass --labels with the "
-                f"taxonomy the model was trained on.")
+                f"the classifier predicts {', '.join(removed)}, which labels.yaml {taxonomy.version} no longer has. "
+                f"Retrain with `churnlens train`, or pass --labels with the taxonomy the model was trained on "
+                f"(version {self.meta.taxonomy_version}).")
+        if taxonomy.fingerprint(self.labels) != self.meta.taxonomy_fingerprint:
+            raise ModelMismatchError(
+                f"the definitions of the trained labels changed since the classifier was trained on taxonomy "
+                f"{self.meta.taxonomy_version} (labels.yaml is {taxonomy.version}): a description was edited. "
+                f"Retrain with `churnlens train`, or restore the old descriptions.")
         if encoder_name is not None and encoder_name != self.meta.encoder:
             raise ModelMismatchError(
                 f"the classifier was trained on encoder {self.meta.encoder!r}, not {encoder_name!r}; "
                 f"retrain with `churnlens train --encoder {encoder_name}`")
+        return [label for label in taxonomy.ids if label not in self.labels]
 
     def save(self, directory: str | Path) -> Path:
         """Write ``head.safetensors`` and ``classifier.json`` (atomically, via temp files)."""
@@ -105,8 +120,17 @@ class ReasonClassifier:
         save_file(state, str(tmp_weights))
         tmp_meta = directory / (META_FILE + ".tmp")
         tmp_meta.write_text(json.dumps(asdict(self.meta), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        if self.adapter is not None:
+            config, adapter_state = self.adapter
+            save_file({k: v.contiguous() for k, v in adapter_state.items()}, str(directory / (ADAPTER_FILE + ".tmp")))
+            (directory / ADAPTER_CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+            (directory / (ADAPTER_FILE + ".tmp")).replace(directory / ADAPTER_FILE)
+        else:
+            (directory / ADAPTER_FILE).unlink(missing_ok=True)
+            (directory / ADAPTER_CONFIG_FILE).unlink(missing_ok=True)
         tmp_weights.replace(directory / WEIGHTS_FILE)
         tmp_meta.replace(directory / META_FILE)
+        self.adapter_path = directory / ADAPTER_FILE if self.adapter is not None else None
         return directory
 
     @classmethod
@@ -125,4 +149,7 @@ class ReasonClassifier:
         meta = ClassifierMeta(**raw)
         head = build_head(meta.embedding_dim, meta.hidden_dim, len(meta.labels))
         head.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
-        return cls(head, meta)
+        classifier = cls(head, meta)
+        if (directory / ADAPTER_FILE).exists():
+            classifier.adapter_path = directory / ADAPTER_FILE
+        return classifier

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.classifier import ClassifierMeta, ReasonClassifier, build_head
-from models.corpus import Example, data_hash
+from models.classifier import build_head
+from models.corpus import Example
 
 log = logging.getLogger(__name__)
 THRESHOLD_GRID = np.round(np.arange(0.10, 0.91, 0.025), 3)
@@ -84,68 +84,15 @@ def tune_thresholds(scores: np.ndarray, y: np.ndarray, labels: list[str]) -> dic
     return thresholds
 
 
-def train_classifier(train: list[Example], validation: list[Example], taxonomy, embed, encoder_name: str,
-                     settings: TrainingSettings | None = None, model_version: str = "dev") -> ReasonClassifier:
-    """Train a head on ``embed(texts)`` of ``train``; tune thresholds on ``validation``."""
-    settings = settings or TrainingSettings()
-    labels = list(taxonomy.ids)
-    x_train, y_train = embed([e.text for e in train]), label_matrix(train, labels)
-    log.info("training head on %d texts, %d labels", len(train), len(labels))
-    head = fit_head(x_train, y_train, settings)
-    meta = ClassifierMeta(
-        labels=labels, taxonomy_version=taxonomy.version, taxonomy_fingerprint=taxonomy.fingerprint(),
-        encoder=encoder_name, embedding_dim=int(x_train.shape[1]), hidden_dim=settings.hidden_dim,
-        thresholds={label: 0.5 for label in labels}, training_data_sha256=data_hash(train + validation),
-        model_version=model_version,
-    )
-    classifier = ReasonClassifier(head, meta)
-    if validation:
-        val_scores = classifier.scores(embed([e.text for e in validation]))
-        meta.thresholds = tune_thresholds(val_scores, label_matrix(validation, labels), labels)
-    return classifier
+def fit_platt(logits: np.ndarray, y: np.ndarray, labels: list[str]) -> dict[str, list[float]]:
+    """Per-label Platt scaling (slope, intercept on the logit), fitted on validation data."""
+    from sklearn.linear_model import LogisticRegression
 
-
-def run_training(data_dir, output_dir, labels_path, encoder_name: str, epochs: int = 300, hidden_dim: int = 512,
-                 limit: int = 0) -> dict:
-    """``churnlens train``: split the corpus, train, evaluate on the test split, save with metrics."""
-    import hashlib
-    from pathlib import Path
-
-    from models.corpus import SPLITS_DIR, load_raw_corpus, split_corpus, write_splits
-    from models.encoder import load_encoder
-    from pipeline.evaluate import evaluate_predictions, report_as_dict
-    from pipeline.taxonomy import load_taxonomy
-
-    taxonomy = load_taxonomy(labels_path)
-    examples = load_raw_corpus(Path(data_dir))
-    if not examples:
-        raise FileNotFoundError(f"no labelled *.jsonl files in {data_dir}")
-    splits = split_corpus(examples)
-    if Path(data_dir).resolve() == (SPLITS_DIR.parent / "raw").resolve():
-        write_splits(splits)
-    train_set = splits["train"][:limit] if limit else splits["train"]
-    encoder = load_encoder(encoder_name)
-    cache: dict[str, np.ndarray] = {}
-
-    def embed(texts: list[str]) -> np.ndarray:
-        missing = [t for t in dict.fromkeys(texts) if t not in cache]
-        if missing:
-            cache.update(zip(missing, encoder.embed(missing)))
-        return np.stack([cache[t] for t in texts]) if texts else np.zeros((0, encoder.dim), np.float32)
-
-    settings = TrainingSettings(hidden_dim=hidden_dim, epochs=epochs)
-    classifier = train_classifier(train_set, splits["validation"], taxonomy, embed, encoder_name, settings)
-    weights = b"".join(v.detach().numpy().tobytes() for v in classifier.head.state_dict().values())
-    classifier.meta.model_version = f"{taxonomy.version}-{hashlib.sha256(weights).hexdigest()[:10]}"
-    from pipeline.tagging import Tagger
-
-    tagger = Tagger(taxonomy, classifier, embed)
-    test = splits["test"]
-    _, predicted = tagger.predict([e.text for e in test])
-    report = evaluate_predictions([set(e.labels) for e in test], [set(p) for p in predicted],
-                                  [e.lang for e in test], list(taxonomy.ids))
-    classifier.meta.metrics = {"test": {g: {"texts": r.texts, "macro_f1": round(r.scores["macro"].f1, 4),
-                                            "micro_f1": round(r.scores["micro"].f1, 4)} for g, r in report.items()},
-                               "train_texts": len(train_set), "validation_texts": len(splits["validation"])}
-    classifier.save(output_dir)
-    return {"macro_f1": report["all"].scores["macro"].f1, "report": report_as_dict(report)}
+    calibration = {}
+    for j, label in enumerate(labels):
+        if 0 < y[:, j].sum() < len(y):
+            fit = LogisticRegression(C=10.0).fit(logits[:, j : j + 1], y[:, j].astype(int))
+            calibration[label] = [float(fit.coef_[0, 0]), float(fit.intercept_[0])]
+        else:
+            calibration[label] = [1.0, 0.0]
+    return calibration

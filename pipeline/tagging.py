@@ -1,33 +1,61 @@
-"""Tag batches of records: detect language, score every label, assign labels. No Prefect here."""
+"""Tag batches of records: detect language, score every label, assign labels, find evidence. No Prefect here."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from pipeline.chunking import LONG_TEXT_CHARS, windows
 from pipeline.config import DEFAULT_DETECTOR, DEFAULT_LABELS, DEFAULT_MODEL_DIR, LANGUAGES
 from pipeline.ingest import InputBatch
 from pipeline.langid import detect_languages
 from pipeline.records import build_tagged_table
+from pipeline.sentences import sentence_spans, windows
 from pipeline.taxonomy import Taxonomy, load_taxonomy
+
+LONG_TEXT_CHARS = 500
+WINDOW_CHARS = 350
+
+Evidence = dict[str, tuple[int, int, str]]
+
+
+@dataclass
+class Predictions:
+    """Per-text results of :meth:`Tagger.predict`, label columns in ``label_ids`` order."""
+
+    label_ids: list[str]
+    scores: np.ndarray
+    labels: list[list[str]]
+    uncertain: list[bool]
+    evidence: list[Evidence]
 
 
 class Tagger:
-    """Everything needed to tag text: taxonomy, classifier, encoder and language detector."""
+    """Everything needed to tag text: taxonomy, classifier, encoder and language detector.
+
+    Labels in the taxonomy that the classifier was not trained on are scored from their
+    labels.yaml examples (``models.prototypes``) until `churnlens train` folds them in.
+    """
 
     def __init__(self, taxonomy: Taxonomy, classifier, embed: Callable[[list[str]], np.ndarray],
-                 detector: str = DEFAULT_DETECTOR, languages: tuple[str, ...] = LANGUAGES) -> None:
-        classifier.check_compatible(taxonomy)
+                 detector: str = DEFAULT_DETECTOR, languages: tuple[str, ...] = LANGUAGES,
+                 evidence: bool = True) -> None:
+        from models.prototypes import PrototypeScorer
+
+        new_labels = classifier.check_compatible(taxonomy)
         self.taxonomy, self.classifier, self.embed = taxonomy, classifier, embed
-        self.detector, self.languages = detector, tuple(languages)
+        self.detector, self.languages, self.with_evidence = detector, tuple(languages), evidence
+        self.prototypes = PrototypeScorer({label: list(taxonomy[label].examples) for label in new_labels},
+                                          embed, classifier.meta.prototype_calibration) if new_labels else None
+        self.label_ids = classifier.labels + new_labels
+        self.thresholds = np.array([classifier.meta.thresholds.get(label, 0.5) for label in self.label_ids])
 
     @classmethod
     def load(cls, model_dir: str | Path = DEFAULT_MODEL_DIR, labels: str | Path = DEFAULT_LABELS,
-             detector: str = DEFAULT_DETECTOR, encoder: str | None = None) -> "Tagger":
+             detector: str = DEFAULT_DETECTOR, encoder: str | None = None, evidence: bool = True) -> "Tagger":
         """Load the classifier in ``model_dir`` and the encoder it was trained on."""
         from models.classifier import ReasonClassifier
         from models.encoder import load_encoder
@@ -35,41 +63,88 @@ class Tagger:
         taxonomy = load_taxonomy(labels)
         classifier = ReasonClassifier.load(model_dir)
         classifier.check_compatible(taxonomy, encoder)
-        return cls(taxonomy, classifier, load_encoder(classifier.meta.encoder).embed, detector)
+        embed = load_encoder(classifier.meta.encoder, adapter=classifier.adapter_path).embed
+        return cls(taxonomy, classifier, embed, detector, evidence=evidence)
 
     @property
     def model_version(self) -> str:
         return self.classifier.meta.model_version
 
-    def score(self, texts: list[str]) -> np.ndarray:
-        """Label scores per text; long texts take the maximum over the whole text and its sentence windows."""
-        pieces: list[str] = []
-        owner: list[int] = []
+    def detect(self, texts: list[str]) -> list[tuple[str, float]]:
+        return detect_languages(texts, self.detector, self.languages)
+
+    def _score_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
+        scores = self.classifier.scores(embeddings)
+        if self.prototypes is not None:
+            scores = np.hstack([scores, self.prototypes.scores(embeddings)])
+        return scores
+
+    def _score_pieces(self, pieces: list[str], owner: list[int], n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of each piece, and per owner the maximum over its pieces."""
+        piece_scores = self._score_embeddings(self.embed(pieces)) if pieces else np.zeros((0, len(self.label_ids)))
+        pooled = np.zeros((n, len(self.label_ids)), dtype=np.float32)
+        if pieces:
+            np.maximum.at(pooled, np.array(owner), piece_scores)
+        return piece_scores, pooled
+
+    def predict(self, texts: list[str], languages: list[str] | None = None) -> Predictions:
+        """Scores, labels, an ``uncertain`` flag and evidence sentences for each text.
+
+        Long texts are scored as a whole and per window of sentences, keeping the maximum, so a
+        reason in the last paragraph is not truncated away.
+        """
+        languages = languages or ["xx"] * len(texts)
+        spans = [sentence_spans(t, lang) if len(t) > LONG_TEXT_CHARS or self.with_evidence else []
+                 for t, lang in zip(texts, languages)]
+        pieces, owner = [], []
         for i, text in enumerate(texts):
             pieces.append(text)
             owner.append(i)
             if len(text) > LONG_TEXT_CHARS:
-                for window in windows(text):
-                    pieces.append(window)
+                for start, end in windows(text, spans[i], WINDOW_CHARS):
+                    pieces.append(text[start:end])
                     owner.append(i)
-        piece_scores = self.classifier.scores(self.embed(pieces))
-        scores = np.zeros((len(texts), len(self.classifier.labels)), dtype=np.float32)
-        np.maximum.at(scores, np.array(owner), piece_scores)
-        return scores
+        _, scores = self._score_pieces(pieces, owner, len(texts))
+        assigned = scores >= self.thresholds
+        labels = [[self.label_ids[j] for j in np.argsort(-row) if assigned[i, j]] for i, row in enumerate(scores)]
+        margin = self.classifier.meta.uncertain_margin
+        uncertain = (np.abs(scores - self.thresholds) < margin).any(axis=1).tolist()
+        evidence = self._evidence(texts, spans, labels) if self.with_evidence else [{} for _ in texts]
+        return Predictions(self.label_ids, scores, labels, uncertain, evidence)
 
-    def predict(self, texts: list[str]) -> tuple[np.ndarray, list[list[str]]]:
-        scores = self.score(texts)
-        return scores, self.classifier.assign(scores)
-
-    def detect(self, texts: list[str]) -> list[tuple[str, float]]:
-        return detect_languages(texts, self.detector, self.languages)
+    def _evidence(self, texts: list[str], spans: list[list[tuple[int, int]]],
+                  labels: list[list[str]]) -> list[Evidence]:
+        """For each assigned label, the sentence that scores highest for it."""
+        out: list[Evidence] = [{} for _ in texts]
+        pieces, owner, piece_spans = [], [], []
+        for i, (text, text_spans, text_labels) in enumerate(zip(texts, spans, labels)):
+            if not text_labels:
+                continue
+            if len(text_spans) <= 1:
+                start, end = text_spans[0] if text_spans else (0, len(text))
+                out[i] = {label: (start, end, text[start:end]) for label in text_labels}
+                continue
+            for start, end in text_spans:
+                pieces.append(text[start:end])
+                owner.append(i)
+                piece_spans.append((start, end))
+        if not pieces:
+            return out
+        piece_scores, _ = self._score_pieces(pieces, owner, len(texts))
+        best: dict[tuple[int, str], tuple[float, tuple[int, int]]] = {}
+        column = {label: j for j, label in enumerate(self.label_ids)}
+        for row, i, span in zip(piece_scores, owner, piece_spans):
+            for label in labels[i]:
+                score = float(row[column[label]])
+                if (i, label) not in best or score > best[(i, label)][0]:
+                    best[(i, label)] = (score, span)
+        for (i, label), (_, (start, end)) in best.items():
+            out[i][label] = (start, end, texts[i][start:end])
+        return out
 
     def tag(self, batch: InputBatch, languages: list[tuple[str, float]] | None = None) -> pa.Table:
         """Tag one batch (detecting languages unless given); one output row per valid record."""
         languages = languages if languages is not None else self.detect(batch.texts)
-        scores, labels = self.predict(batch.texts) if len(batch) else (np.zeros((0, 0)), [])
-        return build_tagged_table(
-            batch, languages, scores, labels, self.classifier.labels,
-            model_version=self.model_version, taxonomy_version=self.taxonomy.version,
-            processed_at=datetime.now(timezone.utc),
-        )
+        predictions = self.predict(batch.texts, [lang for lang, _ in languages])
+        return build_tagged_table(batch, languages, predictions, model_version=self.model_version,
+                                  taxonomy_version=self.taxonomy.version, processed_at=datetime.now(timezone.utc))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -67,9 +68,10 @@ class Taxonomy(BaseModel):
                 return label
         raise KeyError(label_id)
 
-    def fingerprint(self) -> str:
-        """Hash of the label ids and descriptions: what a model must match."""
-        payload = json.dumps([[label.id, label.description] for label in self.labels], ensure_ascii=False)
+    def fingerprint(self, ids: Sequence[str] | None = None) -> str:
+        """Hash of the label ids and descriptions (of ``ids`` only, if given): what a model must match."""
+        chosen = [self[i] for i in ids] if ids is not None else self.labels
+        payload = json.dumps([[label.id, label.description] for label in chosen], ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import yaml
 
-from models.classifier import ReasonClassifier
+from models.classifier import ClassifierMeta, ReasonClassifier
 from models.corpus import Example
-from models.train import TrainingSettings, train_classifier, tune_thresholds
+from models.train import TrainingSettings, fit_head, label_matrix, tune_thresholds
 from pipeline.errors import ModelMismatchError
 from pipeline.taxonomy import load_taxonomy
 from tests.conftest import LABELS, hashed_embed
@@ -22,8 +22,13 @@ TRAIN = [
 
 @pytest.fixture(scope="module")
 def tiny_classifier(taxonomy):
-    return train_classifier(TRAIN, TRAIN, taxonomy, hashed_embed, "test-encoder",
-                            TrainingSettings(hidden_dim=32, epochs=150, learning_rate=1e-2))
+    labels = list(taxonomy.ids)
+    head = fit_head(hashed_embed([e.text for e in TRAIN]), label_matrix(TRAIN, labels),
+                    TrainingSettings(hidden_dim=32, epochs=150, learning_rate=1e-2))
+    meta = ClassifierMeta(labels=labels, taxonomy_version=taxonomy.version, taxonomy_fingerprint=taxonomy.fingerprint(),
+                          encoder="test-encoder", embedding_dim=64, hidden_dim=32,
+                          thresholds={label: 0.5 for label in labels}, calibration={label: [1.5, -0.2] for label in labels})
+    return ReasonClassifier(head, meta)
 
 
 def test_training_learns_the_training_texts(tiny_classifier):
@@ -42,14 +47,29 @@ def test_save_load_round_trip_gives_identical_scores(tiny_classifier, tmp_path):
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["classifier.json", "head.safetensors"]
 
 
-def test_mismatched_taxonomy_is_refused_with_advice(tiny_classifier, tmp_path):
+def _taxonomy_with(tmp_path, edit):
     data = yaml.safe_load(LABELS.read_text(encoding="utf-8"))
-    extra = dict(data["labels"][0], id="competitor_offer")
-    data["labels"].append(extra)
+    edit(data["labels"])
     path = tmp_path / "labels.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    with pytest.raises(ModelMismatchError, match=r"new in labels.yaml: competitor_offer.*churnlens train"):
-        tiny_classifier.check_compatible(load_taxonomy(path))
+    return load_taxonomy(path)
+
+
+def test_removed_label_is_refused_with_advice(tiny_classifier, tmp_path):
+    taxonomy = _taxonomy_with(tmp_path, lambda labels: labels.pop(1))
+    with pytest.raises(ModelMismatchError, match=r"predicts quality, which labels.yaml 1.0 no longer has.*churnlens train"):
+        tiny_classifier.check_compatible(taxonomy)
+
+
+def test_redefined_label_is_refused(tiny_classifier, tmp_path):
+    taxonomy = _taxonomy_with(tmp_path, lambda labels: labels[0].update(description="Anything about money at all."))
+    with pytest.raises(ModelMismatchError, match="definitions of the trained labels changed"):
+        tiny_classifier.check_compatible(taxonomy)
+
+
+def test_added_label_is_reported_as_new(tiny_classifier, tmp_path):
+    taxonomy = _taxonomy_with(tmp_path, lambda labels: labels.append(dict(labels[0], id="competitor_offer")))
+    assert tiny_classifier.check_compatible(taxonomy) == ["competitor_offer"]
 
 
 def test_wrong_encoder_is_refused(tiny_classifier, taxonomy):
@@ -59,7 +79,7 @@ def test_wrong_encoder_is_refused(tiny_classifier, taxonomy):
 
 def test_unknown_label_in_training_data(taxonomy):
     with pytest.raises(ValueError, match="label 'weather'"):
-        train_classifier([Example("it rained", ("weather",))], [], taxonomy, hashed_embed, "x")
+        label_matrix([Example("it rained", ("weather",))], list(taxonomy.ids))
 
 
 def test_thresholds_maximise_f1():

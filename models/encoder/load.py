@@ -86,11 +86,27 @@ class Encoder:
         return out
 
 
-_LOADED: dict[str, Encoder] = {}
+_LOADED: dict[tuple[str, str | None], Encoder] = {}
 
 
-def load_encoder(name: str = DEFAULT_ENCODER) -> Encoder:
-    """Load (once per process) the encoder called ``name``."""
-    if name not in _LOADED:
-        _LOADED[name] = Encoder.from_directory(resolve_encoder(name), name=name)
-    return _LOADED[name]
+def load_encoder(name: str = DEFAULT_ENCODER, adapter: str | Path | None = None) -> Encoder:
+    """Load (once per process) the encoder called ``name``, with a LoRA adapter merged in if given."""
+    key = (name, str(adapter) if adapter else None)
+    if key not in _LOADED:
+        encoder = Encoder.from_directory(resolve_encoder(name), name=name)
+        if adapter:
+            encoder.model = merge_adapter(encoder.model, Path(adapter)).eval()
+        _LOADED[key] = encoder
+    return _LOADED[key]
+
+
+def merge_adapter(model, adapter_file: Path):
+    """Bake a LoRA adapter (safetensors + ``adapter_config`` in its JSON sidecar) into ``model``."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from models.finetune import apply_adapter
+
+    config = json.loads(adapter_file.with_suffix(".json").read_text(encoding="utf-8"))
+    return apply_adapter(model, config, load_file(str(adapter_file))).merge_and_unload()

@@ -1,0 +1,112 @@
+"""``churnlens train``: corpus → (LoRA fine-tuning or frozen encoder) + head → calibration → evaluation → save."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from models.classifier import ClassifierMeta, ReasonClassifier, build_head
+from models.corpus import SPLITS_DIR, Example, data_hash, load_raw_corpus, split_corpus, write_splits
+from models.train import TrainingSettings, fit_head, fit_platt, label_matrix, tune_thresholds
+
+log = logging.getLogger(__name__)
+METHODS = ("lora", "frozen")
+
+
+def taxonomy_examples(taxonomy) -> list[Example]:
+    """The examples in labels.yaml as training texts (the only data a newly added label has)."""
+    return [Example(text, (label.id,), None) for label in taxonomy.labels for text in label.examples]
+
+
+def _fresh_encoder(name: str):
+    from models.encoder.load import Encoder, resolve_encoder
+
+    return Encoder.from_directory(resolve_encoder(name), name=name)
+
+
+def run_training(data_dir, output_dir, labels_path, encoder_name: str, method: str = "lora",
+                 epochs: int | None = None, limit: int = 0, extra_examples: list[Example] | None = None,
+                 write_card: bool = True) -> dict:
+    """Train, calibrate, evaluate on the test split and save a classifier into ``output_dir``."""
+    from models.finetune import FinetuneSettings, finetune, settings_dict
+    from models.prototypes import fit_prototype_calibration
+    from pipeline.evaluate import evaluate_predictions, report_as_dict
+    from pipeline.tagging import Tagger
+    from pipeline.taxonomy import load_taxonomy
+
+    if method not in METHODS:
+        raise ValueError(f"unknown training method {method!r}; choose one of {', '.join(METHODS)}")
+    started = time.perf_counter()
+    taxonomy = load_taxonomy(labels_path)
+    labels = list(taxonomy.ids)
+    corpus = load_raw_corpus(Path(data_dir))
+    if not corpus:
+        raise FileNotFoundError(f"no labelled *.jsonl files in {data_dir}")
+    splits = split_corpus(corpus)
+    if Path(data_dir).resolve() == (SPLITS_DIR.parent / "raw").resolve():
+        write_splits(splits)
+    train = (splits["train"][:limit] if limit else splits["train"]) + taxonomy_examples(taxonomy) + list(extra_examples or [])
+    validation, test = splits["validation"], splits["test"]
+    y_train = label_matrix(train, labels)
+    encoder = _fresh_encoder(encoder_name)
+    adapter = None
+    if method == "lora":
+        settings = FinetuneSettings(**({"epochs": epochs} if epochs else {}))
+        head = build_head(encoder.dim, 0, len(labels))
+        config, state = finetune(encoder, [e.text for e in train], y_train, head, settings)
+        adapter, hidden_dim, hyper = (config, state), 0, settings_dict(settings)
+    else:
+        settings = TrainingSettings(**({"epochs": epochs} if epochs else {}))
+        head = fit_head(encoder.embed([e.text for e in train]), y_train, settings)
+        hidden_dim, hyper = settings.hidden_dim, vars(settings)
+    meta = ClassifierMeta(
+        labels=labels, taxonomy_version=taxonomy.version, taxonomy_fingerprint=taxonomy.fingerprint(),
+        encoder=encoder_name, embedding_dim=encoder.dim, hidden_dim=hidden_dim,
+        thresholds={label: 0.5 for label in labels}, training_data_sha256=data_hash(train + validation),
+    )
+    classifier = ReasonClassifier(head.eval(), meta, adapter)
+    x_val, y_val = encoder.embed([e.text for e in validation]), label_matrix(validation, labels)
+    meta.calibration = fit_platt(classifier.logits(x_val), y_val, labels)
+    meta.thresholds = tune_thresholds(classifier.scores(x_val), y_val, labels)
+    similarity = np.stack([(x_val @ encoder.embed(list(taxonomy[label].examples)).T).max(axis=1) for label in labels], 1)
+    meta.prototype_calibration = fit_prototype_calibration(similarity, y_val)
+    weights = b"".join(v.detach().numpy().tobytes() for v in head.state_dict().values())
+    if adapter:
+        weights += b"".join(v.numpy().tobytes() for v in adapter[1].values())
+    meta.model_version = f"{taxonomy.version}-{method}-{hashlib.sha256(weights).hexdigest()[:10]}"
+
+    tagger = Tagger(taxonomy, classifier, encoder.embed, evidence=False)
+    predictions = tagger.predict([e.text for e in test], [e.lang or "xx" for e in test])
+    report = evaluate_predictions([set(e.labels) for e in test], [set(p) for p in predictions.labels],
+                                  [e.lang for e in test], labels)
+    y_test = label_matrix(test, labels)
+    meta.metrics = {
+        "method": method, "hyperparameters": hyper, "train_texts": len(train), "validation_texts": len(validation),
+        "test": report_as_dict(report), "reliability": reliability(predictions.scores, y_test),
+        "training_seconds": round(time.perf_counter() - started),
+    }
+    classifier.save(output_dir)
+    if write_card:
+        from models.model_card import write_model_card
+
+        write_model_card(Path(output_dir), classifier, corpus, splits, predictions.scores, y_test)
+    log.info("trained %s in %.0f s", meta.model_version, time.perf_counter() - started)
+    return {"macro_f1": report["all"].scores["macro"].f1, "report": report_as_dict(report),
+            "model_version": meta.model_version}
+
+
+def reliability(scores: np.ndarray, y: np.ndarray, bins: int = 10) -> dict:
+    """Expected calibration error and per-bin (mean score, observed frequency, count), labels pooled."""
+    s, t = scores.reshape(-1), y.reshape(-1)
+    edges = np.linspace(0, 1, bins + 1)
+    table, ece = [], 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (s >= lo) & ((s < hi) if hi < 1 else (s <= hi))
+        if inside.any():
+            mean, freq = float(s[inside].mean()), float(t[inside].mean())
+            ece += inside.sum() / len(s) * abs(mean - freq)
+            table.append([round(mean, 3), round(freq, 3), int(inside.sum())])
+    return {"ece": round(float(ece), 4), "bins": table}
