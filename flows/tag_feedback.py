@@ -9,9 +9,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.states import Completed
 
 from pipeline.config import DEFAULT_DETECTOR, DEFAULT_LABELS, DEFAULT_MODEL_DIR
-from pipeline.ingest import InputBatch, read_records
+from pipeline.ingest import InputBatch, Reject, read_records
 from pipeline.records import REJECT_SCHEMA, TAGGED_SCHEMA, rejects_table
 from pipeline.run import default_rejects_path
 from pipeline.summary import RunSummary
@@ -50,12 +51,18 @@ def write_output(tables: list, rejects: list, output: str, rejects_path: str) ->
             sink.write(rejects_table(rejects))
 
 
+def _failed_batch_rejects(batch: InputBatch, error: str) -> list[Reject]:
+    """A batch whose tagging failed is not dropped: its records go to the rejects with the error."""
+    return [Reject(row, "processing_error", error, rid, text)
+            for rid, text, row in zip(batch.ids, batch.texts, batch.row_numbers)]
+
+
 @flow(name="tag-feedback", log_prints=True)
 def tag_feedback(input_path: str, output_path: str, rejects_path: str | None = None,
                  text_column: str | None = None, id_column: str | None = None, encoding: str | None = None,
                  detector: str = DEFAULT_DETECTOR, model_dir: str = str(DEFAULT_MODEL_DIR),
-                 labels: str = str(DEFAULT_LABELS)) -> RunSummary:
-    """Tag a feedback file; writes tagged records and rejects, returns the run summary."""
+                 labels: str = str(DEFAULT_LABELS)):
+    """Tag a feedback file; writes tagged records and rejects. The final state's message gives the counts."""
     rejects_path = rejects_path or str(default_rejects_path(Path(output_path)))
     batches = read_input(input_path, text_column, id_column, encoding)
     summary = RunSummary()
@@ -63,12 +70,17 @@ def tag_feedback(input_path: str, output_path: str, rejects_path: str | None = N
     for batch in batches:
         if len(batch):
             languages = detect_language(batch, model_dir, labels, detector)
-            table = classify(batch, languages, model_dir, labels, detector)
-            tables.append(table)
-            summary.add_tagged(table)
+            state = classify(batch, languages, model_dir, labels, detector, return_state=True)
+            if state.is_completed():
+                table = state.result()
+                tables.append(table)
+                summary.add_tagged(table)
+            else:
+                rejects.extend(_failed_batch_rejects(batch, f"tagging failed: {state.message}"))
         rejects.extend(batch.rejects)
     summary.add_rejects(rejects)
     write_output(tables, rejects, output_path, rejects_path)
     summary.outputs = {"tagged": output_path, "rejects": rejects_path}
-    get_run_logger().info("read %d = tagged %d + rejected %d", summary.read, summary.tagged, summary.rejected)
-    return summary
+    message = f"read {summary.read} = tagged {summary.tagged} + rejected {summary.rejected}"
+    get_run_logger().info(message)
+    return Completed(message=message, data=summary)

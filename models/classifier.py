@@ -35,7 +35,9 @@ class ClassifierMeta:
     format_version: int = FORMAT_VERSION
     metrics: dict = field(default_factory=dict)
     calibration: dict[str, list[float]] = field(default_factory=dict)  # label -> Platt [slope, intercept]
-    prototype_calibration: list[float] = field(default_factory=lambda: [40.0, -34.0])  # max cosine -> logit
+    prototype_calibration: list[float] = field(default_factory=lambda: [30.0, -1.5])  # margin -> logit
+    prototype_background: list[str] = field(default_factory=list)  # texts with no label, for new labels
+    prototype_threshold: float = 0.25
     uncertain_margin: float = 0.1
 
 

@@ -14,6 +14,7 @@ from models.train import TrainingSettings, fit_head, fit_platt, label_matrix, tu
 
 log = logging.getLogger(__name__)
 METHODS = ("lora", "frozen")
+PROTOTYPE_BACKGROUND = 150
 
 
 def taxonomy_examples(taxonomy) -> list[Example]:
@@ -68,18 +69,27 @@ def run_training(data_dir, output_dir, labels_path, encoder_name: str, method: s
         thresholds={label: 0.5 for label in labels}, training_data_sha256=data_hash(train + validation),
     )
     classifier = ReasonClassifier(head.eval(), meta, adapter)
-    x_val, y_val = encoder.embed([e.text for e in validation]), label_matrix(validation, labels)
-    meta.calibration = fit_platt(classifier.logits(x_val), y_val, labels)
-    meta.thresholds = tune_thresholds(classifier.scores(x_val), y_val, labels)
-    similarity = np.stack([(x_val @ encoder.embed(list(taxonomy[label].examples)).T).max(axis=1) for label in labels], 1)
-    meta.prototype_calibration = fit_prototype_calibration(similarity, y_val)
+    y_val = label_matrix(validation, labels)
+    # calibrate on scores made exactly as at inference (long texts: max over sentence windows)
+    scorer = Tagger(taxonomy, classifier, encoder.embed, evidence=False)
+    val_texts, val_langs = [e.text for e in validation], [e.lang or "xx" for e in validation]
+    raw = np.clip(scorer.predict(val_texts, val_langs).scores, 1e-6, 1 - 1e-6)
+    logits = np.log(raw / (1 - raw))
+    meta.calibration = fit_platt(logits, y_val, labels)
+    platt = np.array([meta.calibration[label] for label in labels])
+    meta.thresholds = tune_thresholds(1 / (1 + np.exp(-(logits * platt[:, 0] + platt[:, 1]))), y_val, labels)
+    meta.prototype_background = [e.text for e in splits["train"] if not e.labels][:PROTOTYPE_BACKGROUND]
+    base = _fresh_encoder(encoder_name) if adapter else encoder  # new labels are scored in the base space
+    meta.prototype_calibration, meta.prototype_threshold = fit_prototype_calibration(
+        base.embed([e.text for e in validation]), y_val,
+        [base.embed(list(taxonomy[label].examples)) for label in labels], base.embed(meta.prototype_background))
+    del base
     weights = b"".join(v.detach().numpy().tobytes() for v in head.state_dict().values())
     if adapter:
         weights += b"".join(v.numpy().tobytes() for v in adapter[1].values())
     meta.model_version = f"{taxonomy.version}-{method}-{hashlib.sha256(weights).hexdigest()[:10]}"
 
-    tagger = Tagger(taxonomy, classifier, encoder.embed, evidence=False)
-    predictions = tagger.predict([e.text for e in test], [e.lang or "xx" for e in test])
+    predictions = scorer.predict([e.text for e in test], [e.lang or "xx" for e in test])
     report = evaluate_predictions([set(e.labels) for e in test], [set(p) for p in predictions.labels],
                                   [e.lang for e in test], labels)
     y_test = label_matrix(test, labels)

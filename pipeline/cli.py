@@ -43,6 +43,8 @@ def print_summary(summary) -> None:
     out.print(table)
     if summary.reject_reasons:
         out.print("rejected: " + ", ".join(f"{k} {v}" for k, v in summary.reject_reasons.most_common()))
+    if summary.resumed_batches:
+        out.print(f"resumed: {summary.resumed_batches} batches were already done by an interrupted run")
     for kind, path in summary.outputs.items():
         out.print(f"{kind}: [bold]{path}[/]")
 
@@ -56,6 +58,8 @@ def classify(
     id_column: Optional[str] = typer.Option(None, "--id-column", help="Column holding a record id (default: 'id' if present, else a hash of the text)."),
     detector: str = typer.Option(DEFAULT_DETECTOR, "--detector", help="Language detector: lingua or langdetect."),
     encoding: Optional[str] = typer.Option(None, "--encoding", help="Input encoding (default: detected): utf-8, utf-16, cp932, cp1252."),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Records per batch (and per checkpoint)."),
+    redact: bool = typer.Option(False, "--redact", help="Replace e-mails, phone numbers, card numbers and IBANs by placeholders."),
     labels: Path = LabelsOpt,
     model_dir: Path = ModelOpt,
 ) -> None:
@@ -72,7 +76,8 @@ def classify(
                       TimeElapsedColumn(), console=console, transient=True) as progress:
             task = progress.add_task("tag", total=None)
             summary = classify_file(input, output, tagger, rejects, text_column, id_column, encoding,
-                                    on_batch=lambda n: progress.advance(task, n))
+                                    batch_size=batch_size, on_batch=lambda n: progress.advance(task, n),
+                                    redact=redact)
     except (ChurnlensError, ValueError, FileNotFoundError) as exc:
         _fail(exc)
     print_summary(summary)

@@ -16,7 +16,7 @@ def detect_encoding(path: Path, sample_bytes: int = SAMPLE_BYTES) -> str:
     for bom, name in _BOMS:
         if sample.startswith(bom):
             return name
-    if _decodes(sample, "utf-8"):
+    if _decodes(sample, "utf-8") or _mostly_utf8(sample):
         return "utf-8"
     if _looks_utf16_without_bom(sample):
         return "utf-16-le"
@@ -34,6 +34,23 @@ def _cp932_or_cp1252(sample: bytes) -> str:
         if not _decodes(sample, "cp1252"):
             return "cp932"
     return "cp1252"
+
+
+def _mostly_utf8(sample: bytes, share: float = 0.8) -> bool:
+    """A UTF-8 file with a few lines in another encoding (mixed sources): those lines get repaired."""
+    lines = [line for line in sample.splitlines()[:-1] if any(b > 127 for b in line)]
+    return len(lines) >= 3 and sum(_decodes(line, "utf-8") for line in lines) >= share * len(lines)
+
+
+def redecode(raw: bytes) -> str | None:
+    """Decode bytes that are not valid in the file's encoding: cp932 or cp1252, whichever fits."""
+    first = _cp932_or_cp1252(raw)
+    for encoding in (first, "cp1252" if first == "cp932" else "cp932"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return None
 
 
 def _decodes(sample: bytes, encoding: str) -> bool:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline.encodings import detect_encoding, normalise_encoding_name
+from pipeline.encodings import detect_encoding, normalise_encoding_name, redecode
 from pipeline.errors import InputError
 
 DEFAULT_BATCH_SIZE = 512
@@ -59,35 +60,93 @@ def content_id(text: str) -> str:
 
 # --- readers: each yields RawChunks of string-or-native columns --------------------------------
 
-def _read_delimited(path: Path, encoding: str, batch_size: int, delimiter: str) -> Iterator[RawChunk]:
-    """Python's csv module: exact record numbers, and rows with a wrong field count rejected, not guessed."""
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def _errors(encoding: str) -> str:
+    """Undecodable bytes are kept (as surrogates) so that one bad row does not stop the file."""
+    return "strict" if encoding.startswith("utf-16") else "surrogateescape"
+
+
+def _fix_encoding(values: list[str], encoding: str, repair: bool) -> tuple[list[str] | None, str]:
+    """Values with undecodable bytes are re-decoded (mixed-encoding files) or, if not allowed, refused."""
+    if not any(_SURROGATE.search(v) for v in values):
+        return values, ""
+    if not repair:
+        return None, f"bytes not valid in {encoding}; drop --encoding to let churnlens detect and repair it"
+    fixed = []
+    for value in values:
+        text = redecode(value.encode(encoding, "surrogateescape")) if _SURROGATE.search(value) else value
+        if text is None:
+            return None, f"bytes not valid in {encoding}, cp932 or cp1252"
+        fixed.append(text)
+    return fixed, ""
+
+
+def _read_delimited(path: Path, encoding: str, batch_size: int, delimiter: str,
+                    repair: bool) -> Iterator[RawChunk]:
+    """Python's csv module in strict mode: exact record numbers; a row with a wrong field count or a
+    broken quote is rejected and parsing resumes on the next line, so one bad quote cannot swallow the file."""
     import csv
 
     csv.field_size_limit(1 << 30)
-    with open(path, encoding=encoding, errors="strict", newline="") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        header = next(reader, None)
-        if not header:
-            return
-        header[0] = header[0].lstrip("\ufeff")
-        width = len(header)
-        rows: list[list[str]] = []
-        numbers: list[int] = []
-        rejects: list[Reject] = []
-        for number, fields in enumerate(reader, 1):
-            if not fields:
-                continue  # a blank line is not a record
-            if len(fields) != width:
-                rejects.append(Reject(number, "malformed_row", f"expected {width} fields, found {len(fields)}",
-                                      raw=delimiter.join(fields)))
-                continue
-            rows.append(fields)
-            numbers.append(number)
-            if len(rows) >= batch_size:
-                yield _columns_chunk(header, rows, numbers, rejects)
-                rows, numbers, rejects = [], [], []
-        if rows or rejects:
-            yield _columns_chunk(header, rows, numbers, rejects)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    rejects: list[Reject] = []
+    number = 0
+    resume_line = 0  # physical lines already consumed
+    while True:
+        with open(path, encoding=encoding, errors=_errors(encoding), newline="") as fh:
+            for _ in range(resume_line):
+                fh.readline()
+            reader = csv.reader(fh, delimiter=delimiter, strict=True)
+            try:
+                if header is None:
+                    header = next(reader, None)
+                    if not header:
+                        return
+                    header[0] = header[0].lstrip("\ufeff")
+                width = len(header)
+                while True:
+                    record_start = resume_line + reader.line_num
+                    fields = next(reader, None)
+                    if fields is None:
+                        break
+                    if not fields:
+                        continue  # a blank line is not a record
+                    number += 1
+                    if len(fields) != width:
+                        rejects.append(Reject(number, "malformed_row", f"expected {width} fields, found {len(fields)}",
+                                              raw=_printable(delimiter.join(fields))))
+                        continue
+                    fixed, problem = _fix_encoding(fields, encoding, repair)
+                    if fixed is None:
+                        rejects.append(Reject(number, "invalid_encoding", problem, raw=_printable(delimiter.join(fields))))
+                        continue
+                    rows.append(fixed)
+                    numbers.append(number)
+                    if len(rows) >= batch_size:
+                        yield _columns_chunk(header, rows, numbers, rejects)
+                        rows, numbers, rejects = [], [], []
+                break
+            except csv.Error as exc:
+                if header is None:
+                    raise InputError(f"cannot parse the header of {path.name}: {exc}") from None
+                number += 1
+                line = _physical_line(path, encoding, record_start)
+                rejects.append(Reject(number, "malformed_row", f"broken quoting ({exc}); fix the quotes on this line",
+                                      raw=_printable(line)))
+                resume_line = record_start + 1
+    if rows or rejects:
+        yield _columns_chunk(header, rows, numbers, rejects)
+
+
+def _physical_line(path: Path, encoding: str, index: int) -> str:
+    with open(path, encoding=encoding, errors=_errors(encoding), newline="") as fh:
+        for _ in range(index):
+            fh.readline()
+        return fh.readline().rstrip("\r\n")
 
 
 def _columns_chunk(header: list[str], rows: list[list[str]], numbers: list[int], rejects: list[Reject]) -> RawChunk:
@@ -96,22 +155,32 @@ def _columns_chunk(header: list[str], rows: list[list[str]], numbers: list[int],
     return RawChunk(pa.table(columns), numbers[0] if numbers else 0, tuple(rejects))
 
 
-def read_csv(path: Path, encoding: str, batch_size: int) -> Iterator[RawChunk]:
-    return _read_delimited(path, encoding, batch_size, ",")
+def _printable(text: str) -> str:
+    """Undecodable bytes shown as \\xNN so the raw value can be written out and inspected."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") if _SURROGATE.search(text) else text
 
 
-def read_tsv(path: Path, encoding: str, batch_size: int) -> Iterator[RawChunk]:
-    return _read_delimited(path, encoding, batch_size, "\t")
+def read_csv(path: Path, encoding: str, batch_size: int, repair: bool = True) -> Iterator[RawChunk]:
+    return _read_delimited(path, encoding, batch_size, ",", repair)
 
 
-def read_jsonl(path: Path, encoding: str, batch_size: int) -> Iterator[RawChunk]:
+def read_tsv(path: Path, encoding: str, batch_size: int, repair: bool = True) -> Iterator[RawChunk]:
+    return _read_delimited(path, encoding, batch_size, "\t", repair)
+
+
+def read_jsonl(path: Path, encoding: str, batch_size: int, repair: bool = True) -> Iterator[RawChunk]:
     rows: list[dict] = []
     rejects: list[Reject] = []
     first = 1
-    with open(path, encoding=encoding, errors="strict") as fh:
+    with open(path, encoding=encoding, errors=_errors(encoding)) as fh:
         for number, line in enumerate(fh, 1):
             if not line.strip():
                 continue
+            fixed, problem = _fix_encoding([line], encoding, repair)
+            if fixed is None:
+                rejects.append(Reject(number, "invalid_encoding", problem, raw=_printable(line.rstrip("\n"))))
+                continue
+            line = fixed[0]
             try:
                 obj = json.loads(line)
                 if not isinstance(obj, dict):
@@ -142,7 +211,7 @@ def _rows_to_table(rows: list[dict]) -> pa.Table:
     return pa.table({n: pa.array([r.get(n) for r in rows], pa.string()) for n in names})
 
 
-def read_parquet(path: Path, encoding: str, batch_size: int) -> Iterator[RawChunk]:
+def read_parquet(path: Path, encoding: str, batch_size: int, repair: bool = True) -> Iterator[RawChunk]:
     import pyarrow.parquet as pq
 
     try:
@@ -155,7 +224,7 @@ def read_parquet(path: Path, encoding: str, batch_size: int) -> Iterator[RawChun
         row += batch.num_rows
 
 
-READERS: dict[str, Callable[[Path, str, int], Iterator[RawChunk]]] = {
+READERS: dict[str, Callable[[Path, str, int, bool], Iterator[RawChunk]]] = {
     ".csv": read_csv, ".tsv": read_tsv, ".tab": read_tsv,
     ".jsonl": read_jsonl, ".ndjson": read_jsonl, ".parquet": read_parquet, ".pq": read_parquet,
 }
@@ -180,6 +249,7 @@ def read_records(
                          f"use one of {', '.join(sorted(READERS))}")
     if path.stat().st_size == 0:
         return
+    repair = encoding is None  # a detected encoding may be mixed; a declared one is taken at its word
     if reader is read_parquet:
         encoding = "binary"
     else:
@@ -190,7 +260,7 @@ def read_records(
     seen_ids: set[str] = set()
     columns_checked = False
     try:
-        for chunk in reader(path, encoding, batch_size):
+        for chunk in reader(path, encoding, batch_size, repair):
             if not columns_checked and chunk.table.num_columns:
                 text_column, id_column = resolve_columns(chunk.table.column_names, text_column, id_column, path)
                 columns_checked = True

@@ -4,10 +4,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.checkpoint import Checkpoints
 from pipeline.ingest import DEFAULT_BATCH_SIZE, read_records
+from pipeline.redact import redact_batch
 from pipeline.records import REJECT_SCHEMA, TAGGED_SCHEMA, rejects_table
 from pipeline.summary import RunSummary
 from pipeline.writers import open_sink
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with the columns of ``schema`` in its order (missing pass-through columns as nulls)."""
+    columns = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+               for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def default_rejects_path(output: Path) -> Path:
@@ -24,21 +36,44 @@ def classify_file(
     encoding: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_batch: Callable[[int], None] | None = None,
+    redact: bool = False,
 ) -> RunSummary:
-    """Tag ``input_path`` into ``output_path`` (format by extension); rejects go beside it unless given."""
-    output_path = Path(output_path)
+    """Tag ``input_path`` into ``output_path`` (format by extension); rejects go beside it unless given.
+
+    Every batch is checkpointed: if the run is killed, running it again resumes where it stopped.
+    With ``redact``, e-mail addresses, phone numbers, card numbers and IBANs are replaced by placeholders
+    in the texts (before classification) and in the rejects' raw values.
+    """
+    input_path, output_path = Path(input_path), Path(output_path)
     rejects_path = Path(rejects_path) if rejects_path else default_rejects_path(output_path)
+    stat = input_path.stat() if input_path.exists() else None
+    fingerprint = {"input": str(input_path.resolve()), "size": stat and stat.st_size, "mtime": stat and stat.st_mtime_ns,
+                   "text": text_column, "id": id_column, "encoding": encoding, "batch": batch_size, "redact": redact,
+                   "model": tagger.model_version, "taxonomy": tagger.taxonomy.version, "detector": tagger.detector}
     summary = RunSummary()
-    with open_sink(output_path, TAGGED_SCHEMA) as out, open_sink(rejects_path, REJECT_SCHEMA) as rej:
-        for batch in read_records(input_path, text_column, id_column, encoding, batch_size):
-            if len(batch):
-                table = tagger.tag(batch)
-                out.write(table)
-                summary.add_tagged(table)
-            if batch.rejects:
-                rej.write(rejects_table(batch.rejects))
-                summary.add_rejects(batch.rejects)
+    with Checkpoints(output_path, fingerprint) as checkpoints:
+        for index, batch in enumerate(read_records(input_path, text_column, id_column, encoding, batch_size)):
+            if checkpoints.done(index):
+                tagged, rejects = checkpoints.load("tagged", index), checkpoints.load("rejects", index)
+                summary.resumed_batches += 1
+            else:
+                languages = tagger.detect(batch.texts)
+                if redact:
+                    batch = redact_batch(batch, languages)
+                tagged = tagger.tag(batch, languages) if len(batch) else TAGGED_SCHEMA.empty_table()
+                rejects = rejects_table(batch.rejects)
+                checkpoints.save(index, tagged, rejects)
+            summary.add_tagged(tagged)
+            summary.add_reject_table(rejects)
             if on_batch:
-                on_batch(len(batch) + len(batch.rejects))
+                on_batch(tagged.num_rows + rejects.num_rows)
+        tagged_parts = checkpoints.parts("tagged")
+        schema = pa.unify_schemas([TAGGED_SCHEMA, *(pq.read_schema(p) for p in tagged_parts)])
+        with open_sink(output_path, schema) as out, open_sink(rejects_path, REJECT_SCHEMA) as rej:
+            for part in tagged_parts:
+                out.write(conform(pq.read_table(part), schema))
+            for part in checkpoints.parts("rejects"):
+                rej.write(pq.read_table(part))
+        checkpoints.clear()
     summary.outputs = {"tagged": str(output_path), "rejects": str(rejects_path)}
     return summary

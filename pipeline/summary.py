@@ -19,6 +19,7 @@ class RunSummary:
     labels_by_language: Counter = field(default_factory=Counter)
     reject_reasons: Counter = field(default_factory=Counter)
     outputs: dict[str, str] = field(default_factory=dict)
+    resumed_batches: int = 0
 
     def add_tagged(self, table: pa.Table) -> None:
         self.tagged += table.num_rows
@@ -35,6 +36,11 @@ class RunSummary:
         self.read += len(rejects)
         self.reject_reasons.update(r.reason for r in rejects)
 
+    def add_reject_table(self, table: pa.Table) -> None:
+        self.rejected += table.num_rows
+        self.read += table.num_rows
+        self.reject_reasons.update(table.column("reason").to_pylist())
+
     @property
     def reconciles(self) -> bool:
         return self.read == self.tagged + self.rejected
@@ -44,4 +50,5 @@ class RunSummary:
             "read": self.read, "tagged": self.tagged, "rejected": self.rejected, "reconciles": self.reconciles,
             "labels": dict(self.labels), "languages": dict(self.languages),
             "reject_reasons": dict(self.reject_reasons), "outputs": self.outputs,
+            "resumed_batches": self.resumed_batches,
         }

@@ -42,16 +42,21 @@ class Tagger:
 
     def __init__(self, taxonomy: Taxonomy, classifier, embed: Callable[[list[str]], np.ndarray],
                  detector: str = DEFAULT_DETECTOR, languages: tuple[str, ...] = LANGUAGES,
-                 evidence: bool = True) -> None:
+                 evidence: bool = True, base_embed: Callable[[list[str]], np.ndarray] | None = None) -> None:
+        """``base_embed``: the encoder without fine-tuning, used only to score labels added after training."""
         from models.prototypes import PrototypeScorer
 
         new_labels = classifier.check_compatible(taxonomy)
         self.taxonomy, self.classifier, self.embed = taxonomy, classifier, embed
         self.detector, self.languages, self.with_evidence = detector, tuple(languages), evidence
-        self.prototypes = PrototypeScorer({label: list(taxonomy[label].examples) for label in new_labels},
-                                          embed, classifier.meta.prototype_calibration) if new_labels else None
+        self.prototypes = None
+        if new_labels:
+            self.prototypes = PrototypeScorer(
+                {label: list(taxonomy[label].examples) for label in taxonomy.ids}, new_labels,
+                classifier.meta.prototype_background, base_embed or embed, classifier.meta.prototype_calibration)
         self.label_ids = classifier.labels + new_labels
-        self.thresholds = np.array([classifier.meta.thresholds.get(label, 0.5) for label in self.label_ids])
+        self.thresholds = np.array([classifier.meta.thresholds.get(label, classifier.meta.prototype_threshold)
+                                    for label in self.label_ids])
 
     @classmethod
     def load(cls, model_dir: str | Path = DEFAULT_MODEL_DIR, labels: str | Path = DEFAULT_LABELS,
@@ -64,7 +69,9 @@ class Tagger:
         classifier = ReasonClassifier.load(model_dir)
         classifier.check_compatible(taxonomy, encoder)
         embed = load_encoder(classifier.meta.encoder, adapter=classifier.adapter_path).embed
-        return cls(taxonomy, classifier, embed, detector, evidence=evidence)
+        needs_base = classifier.adapter_path is not None and set(taxonomy.ids) - set(classifier.labels)
+        base_embed = load_encoder(classifier.meta.encoder).embed if needs_base else None
+        return cls(taxonomy, classifier, embed, detector, evidence=evidence, base_embed=base_embed)
 
     @property
     def model_version(self) -> str:
@@ -73,15 +80,15 @@ class Tagger:
     def detect(self, texts: list[str]) -> list[tuple[str, float]]:
         return detect_languages(texts, self.detector, self.languages)
 
-    def _score_embeddings(self, embeddings: np.ndarray) -> np.ndarray:
-        scores = self.classifier.scores(embeddings)
+    def _score_texts(self, texts: list[str]) -> np.ndarray:
+        scores = self.classifier.scores(self.embed(texts))
         if self.prototypes is not None:
-            scores = np.hstack([scores, self.prototypes.scores(embeddings)])
+            scores = np.hstack([scores, self.prototypes.scores_for_texts(texts)])
         return scores
 
     def _score_pieces(self, pieces: list[str], owner: list[int], n: int) -> tuple[np.ndarray, np.ndarray]:
         """Scores of each piece, and per owner the maximum over its pieces."""
-        piece_scores = self._score_embeddings(self.embed(pieces)) if pieces else np.zeros((0, len(self.label_ids)))
+        piece_scores = self._score_texts(pieces) if pieces else np.zeros((0, len(self.label_ids)))
         pooled = np.zeros((n, len(self.label_ids)), dtype=np.float32)
         if pieces:
             np.maximum.at(pooled, np.array(owner), piece_scores)

@@ -39,7 +39,8 @@ class Sink:
 
     def write(self, table: pa.Table) -> None:
         if not self._opened:
-            self.schema = self.schema if self.schema is not None and table.num_columns == 0 else table.schema
+            if self.schema is None or table.num_columns:
+                self.schema = table.schema
             self._open()
             self._opened = True
         self._write(table)

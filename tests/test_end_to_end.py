@@ -99,3 +99,29 @@ def test_cli_missing_column_lists_columns(feedback_csv, tmp_path):
                                       "--text-column", "body"])
     assert result.exit_code == 2
     assert "columns: ref, comment, segment" in " ".join(result.output.split())
+
+
+def test_redaction_before_storage_keeps_classification(tagger, tmp_path):
+    path = tmp_path / "pii.csv"
+    path.write_text(
+        "id,comment\n"
+        "1,\"Way too expensive at 49,99 € a month. Call me on +33 6 12 34 56 78 or mail paul@exemple.fr\"\n"
+        "1,\"duplicate row with IBAN FR76 3000 6000 0112 3456 7890 189\"\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    summary = classify_file(path, out, tagger, redact=True)
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert rows[0]["text"] == "Way too expensive at 49,99 € a month. Call me on [PHONE] or mail [EMAIL]"
+    assert "price" in rows[0]["labels"]
+    rejects = [json.loads(line) for line in (tmp_path / "out.rejects.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert "[IBAN]" in rejects[0]["raw"] and "FR76" not in rejects[0]["raw"]
+    assert summary.reconciles
+
+
+def test_jsonl_with_varying_keys_keeps_every_column(tagger, tmp_path):
+    path = tmp_path / "in.jsonl"
+    lines = [{"id": "a", "text": "Too expensive.", "plan": "basic"}, {"id": "b", "text": "App crashes.", "store": "ios"}]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    out = tmp_path / "out.parquet"
+    classify_file(path, out, tagger, batch_size=1)
+    rows = pq.read_table(out).to_pylist()
+    assert [(r["plan"], r["store"]) for r in rows] == [("basic", None), (None, "ios")]

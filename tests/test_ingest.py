@@ -60,11 +60,24 @@ def test_encoding_given_by_flag_wins(tmp_path):
     assert texts == ["Très cher"]
 
 
-def test_wrong_encoding_flag_is_a_clear_error(tmp_path):
+def test_wrong_encoding_flag_rejects_rows_with_a_clear_reason(tmp_path):
     path = tmp_path / "sjis.csv"
-    path.write_bytes("id,comment\n1,料金が高い\n".encode("cp932"))
-    with pytest.raises(InputError, match="not valid utf-8.*--encoding"):
-        _collect(path, encoding="utf-8")
+    path.write_bytes("id,comment\n1,料金が高い\n2,ok\n".encode("cp932"))
+    ids, _, rejects, _ = _collect(path, encoding="utf-8")
+    assert ids == ["2"]
+    assert [(r.row_number, r.reason) for r in rejects] == [(1, "invalid_encoding")]
+    assert "drop --encoding" in rejects[0].message and "\\x" in rejects[0].raw
+
+
+def test_mixed_encodings_in_one_file_are_repaired(tmp_path):
+    path = tmp_path / "mixed.csv"
+    utf8 = "".join(f"{i},Qualité médiocre n°{i}\n" for i in range(1, 11))
+    raw = ("id,comment\n" + utf8).encode("utf-8") + "11,Très déçu du délai\n".encode("cp1252") \
+        + "12,料金が高すぎる\n".encode("cp932")
+    path.write_bytes(raw)
+    ids, texts, rejects, _ = _collect(path)
+    assert rejects == []
+    assert texts[-2:] == ["Très déçu du délai", "料金が高すぎる"]
 
 
 def test_tsv_with_embedded_newline(tmp_path):
@@ -138,3 +151,14 @@ def test_unknown_extension_and_empty_file(tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
     assert _collect(empty) == ([], [], [], [])
+
+
+def test_unbalanced_quote_loses_only_its_own_row(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text('id,comment\n1,"Too expensive\n2,ok then\n3,Bad "quoted" word\n4,"fine, really"\n5,"x"y\n6,last\n',
+                    encoding="utf-8")
+    ids, texts, rejects, _ = _collect(path)
+    assert ids == ["2", "3", "4", "6"]
+    assert texts[2] == "fine, really"
+    assert [(r.row_number, r.reason) for r in rejects] == [(1, "malformed_row"), (5, "malformed_row")]
+    assert rejects[0].raw == '1,"Too expensive'

@@ -1,7 +1,6 @@
 """A label added to labels.yaml predicts at once from its examples, before any retraining."""
 import yaml
 
-from pipeline.taxonomy import load_taxonomy
 from pipeline.tagging import Tagger
 from tests.conftest import LABELS
 
@@ -27,7 +26,7 @@ def test_competitor_offer_is_predicted_from_examples(tagger, tmp_path):
     data["labels"].append(COMPETITOR)
     path = tmp_path / "labels.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    extended = Tagger(load_taxonomy(path), tagger.classifier, tagger.embed)
+    extended = Tagger.load(labels=path)
     assert extended.label_ids[-1] == "competitor_offer"
     texts = [
         "Vodafone offered me a much better contract, so I moved over to them.",
