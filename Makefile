@@ -34,6 +34,9 @@ evaluate: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/langid_benchmark.py
+	$(BIN)/python benchmarks/fault_suite.py
+	$(BIN)/python benchmarks/throughput_benchmark.py
+	$(BIN)/python benchmarks/accuracy_benchmark.py
 
 clean:
 	rm -rf $(VENV) churnlens-output .pytest_cache

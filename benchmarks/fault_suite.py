@@ -22,15 +22,15 @@ from pipeline.errors import ChurnlensError  # noqa: E402
 from pipeline.run import classify_file  # noqa: E402
 from pipeline.tagging import Tagger  # noqa: E402
 
-OK = "Too expensive, switching to a cheaper provider."
+OK = "Too expensive so I am switching to a cheaper provider."
 
 
 def _csv(rows: list[str]) -> bytes:
     return ("id,comment\n" + "".join(r + "\n" for r in rows)).encode("utf-8")
 
 
-def faults() -> list[tuple[str, str, bytes, int]]:
-    """(name, file name, content, records in the file)."""
+def faults() -> list[tuple]:
+    """(name, file name, content, records in the file, classify options)."""
     rng = os.urandom
     parquet = io.BytesIO()
     pq.write_table(pa.table({"id": [str(i) for i in range(50)], "text": [OK] * 50}), parquet)
@@ -39,7 +39,10 @@ def faults() -> list[tuple[str, str, bytes, int]]:
     return [
         ("unbalanced quote", "quote.csv", _csv(['1,"Too expensive', f"2,{OK}", f"3,{OK}"]), 3),
         ("wrong field count", "fields.csv", _csv([f"1,{OK},extra", f"2,{OK}", "3"]), 3),
-        ("invalid bytes (declared utf-8)", "bytes.csv", _csv([f"1,{OK}"]) + b"2,caf\xe9 \xff\xfe nul\n", 2),
+        ("invalid bytes, --encoding utf-8", "bytes.csv", _csv([f"1,{OK}"]) + b"2,caf\xe9 \xff\xfe nul\n", 2,
+         {"encoding": "utf-8"}),
+        ("invalid bytes, encoding detected", "bytes2.csv", _csv([f"{i},{OK} {i}" for i in range(5)])
+         + b"9,caf\xe9 tr\xe8s cher\n", 6),
         ("empty / whitespace text", "empty_text.csv", _csv([f"1,{OK}", "2,", "3,   ", "4,\t"]), 4),
         ("5 MB text", "huge.csv", _csv([f"1,{OK}", "2," + ("very long complaint " * 260_000)]), 2),
         ("binary garbage", "garbage.csv", rng(20_000), None),
@@ -61,12 +64,14 @@ def main() -> None:
     for col in ("fault", "in", "tagged", "rejected", "lost", "what the user is told"):
         table.add_column(col, justify="left" if col in ("fault", "what the user is told") else "right")
     with tempfile.TemporaryDirectory() as tmp:
-        for name, filename, content, n_in in faults():
+        for name, filename, content, n_in, *options in faults():
+            options = options[0] if options else {}
             path = Path(tmp) / filename
             path.write_bytes(content)
             out = Path(tmp) / f"{path.stem}.out.parquet"
             try:
-                summary = classify_file(path, out, tagger, text_column="comment" if filename.endswith(".csv") else "text")
+                summary = classify_file(path, out, tagger, text_column="comment" if filename.endswith(".csv") else "text",
+                                        **options)
                 reasons = ", ".join(f"{k} ×{v}" for k, v in summary.reject_reasons.items()) or "—"
                 n = summary.read if n_in is None else n_in
                 lost = n - summary.tagged - summary.rejected

@@ -36,29 +36,30 @@ def main(n: int = 500) -> None:
 
     torch.set_num_threads(2)
     texts = texts_for(n)
-    tagger = Tagger.load()
-    tagger.embed(texts[:16])  # warm-up
     rows = []
-
-    start = time.perf_counter()
-    tagger.embed(texts)
-    raw = n / (time.perf_counter() - start)
-    rows.append(("encoder forward pass only (batched, length-sorted)", raw))
-
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "in.csv"
         with open(path, "w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(["id", "text"])
             writer.writerows([[i, t] for i, t in enumerate(texts)])
-        start = time.perf_counter()
-        classify_file(path, Path(tmp) / "out.parquet", tagger)
-        e2e = n / (time.perf_counter() - start)
-        rows.append(("churnlens classify, end to end (with evidence)", e2e))
-        no_evidence = Tagger.load(evidence=False)
-        start = time.perf_counter()
-        classify_file(path, Path(tmp) / "out2.parquet", no_evidence)
-        rows.append(("churnlens classify, end to end (no evidence)", n / (time.perf_counter() - start)))
+        for precision in ("fp32", "int8"):
+            tagger = Tagger.load(precision=precision)
+            tagger.embed(texts[:16])  # warm-up
+            start = time.perf_counter()
+            tagger.embed(texts)
+            raw = n / (time.perf_counter() - start)
+            rows.append((f"{precision}: encoder forward pass only (batched, length-sorted)", raw, raw))
+            start = time.perf_counter()
+            classify_file(path, Path(tmp) / f"out-{precision}.parquet", tagger)
+            rows.append((f"{precision}: churnlens classify end to end (with evidence)", n / (time.perf_counter() - start), raw))
+            start = time.perf_counter()
+            classify_file(path, Path(tmp) / f"out2-{precision}.parquet", Tagger.load(evidence=False, precision=precision))
+            e2e = n / (time.perf_counter() - start)
+            rows.append((f"{precision}: churnlens classify end to end (no evidence)", e2e, raw))
+            if precision == "fp32":
+                fp32_e2e, fp32_raw = e2e, raw
+    tagger = Tagger.load()
 
     from models.encoder import load_encoder
 
@@ -71,7 +72,7 @@ def main(n: int = 500) -> None:
                                       return_tensors="pt")
             tagger.classifier.scores(encoder.forward(batch).numpy())
     naive = naive_n / (time.perf_counter() - start)
-    rows.append((f"naive per-record loop (padding='max_length', {naive_n} texts)", naive))
+    rows.append((f"fp32: naive per-record loop (padding='max_length', {naive_n} texts)", naive, fp32_raw))
 
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pipeline.cli", "--help"], capture_output=True, check=True, cwd=ROOT)
@@ -80,11 +81,12 @@ def main(n: int = 500) -> None:
     table = Table(title=f"throughput on {n} feedback texts (2 threads)")
     table.add_column("path")
     table.add_column("texts/s", justify="right")
-    table.add_column("× raw encoder", justify="right")
-    for name, rate in rows:
+    table.add_column("× raw encoder (same precision)", justify="right")
+    for name, rate, raw in rows:
         table.add_row(name, f"{rate:.1f}", f"{rate / raw:.2f}")
     Console(width=140).print(table)
-    print(f"end-to-end vs naive loop: {e2e / naive:.1f}×;  `churnlens --help` cold start: {cold_help:.2f} s")
+    print(f"fp32 end-to-end (no evidence) vs naive loop: {fp32_e2e / naive:.1f}×;  "
+          f"`churnlens --help` cold start: {cold_help:.2f} s")
 
 
 if __name__ == "__main__":

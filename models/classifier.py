@@ -5,6 +5,7 @@ It predicts, saves and loads (safetensors + JSON, never pickle); training lives 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -122,17 +123,23 @@ class ReasonClassifier:
         save_file(state, str(tmp_weights))
         tmp_meta = directory / (META_FILE + ".tmp")
         tmp_meta.write_text(json.dumps(asdict(self.meta), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        if self.adapter is not None:
+        target_adapter = directory / ADAPTER_FILE
+        if self.adapter is not None:  # freshly trained: write it
             config, adapter_state = self.adapter
             save_file({k: v.contiguous() for k, v in adapter_state.items()}, str(directory / (ADAPTER_FILE + ".tmp")))
             (directory / ADAPTER_CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-            (directory / (ADAPTER_FILE + ".tmp")).replace(directory / ADAPTER_FILE)
+            (directory / (ADAPTER_FILE + ".tmp")).replace(target_adapter)
+        elif self.adapter_path is not None:  # loaded from disk: keep it (copy if saved elsewhere)
+            if self.adapter_path.resolve() != target_adapter.resolve():
+                shutil.copyfile(self.adapter_path, target_adapter)
+                shutil.copyfile(self.adapter_path.with_suffix(".json"), directory / ADAPTER_CONFIG_FILE)
         else:
-            (directory / ADAPTER_FILE).unlink(missing_ok=True)
+            target_adapter.unlink(missing_ok=True)
             (directory / ADAPTER_CONFIG_FILE).unlink(missing_ok=True)
         tmp_weights.replace(directory / WEIGHTS_FILE)
         tmp_meta.replace(directory / META_FILE)
-        self.adapter_path = directory / ADAPTER_FILE if self.adapter is not None else None
+        if self.adapter is not None or self.adapter_path is not None:
+            self.adapter_path = target_adapter
         return directory
 
     @classmethod

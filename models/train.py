@@ -84,6 +84,18 @@ def tune_thresholds(scores: np.ndarray, y: np.ndarray, labels: list[str]) -> dic
     return thresholds
 
 
+def half_best_f1_thresholds(scores: np.ndarray, y: np.ndarray, labels: list[str]) -> dict[str, float]:
+    """For calibrated probabilities the F1-optimal threshold is half the best achievable F1
+    (Lipton et al., 2014): a rule with one stable estimate per label, less prone to fit the
+    validation split's noise than the arg-max threshold itself."""
+    best = {}
+    for j, label in enumerate(labels):
+        f1s = [2 * float(((scores[:, j] >= t) & (y[:, j] == 1)).sum()) / max((scores[:, j] >= t).sum() + y[:, j].sum(), 1)
+               for t in THRESHOLD_GRID]
+        best[label] = round(max(f1s) / 2, 3) if y[:, j].sum() else 0.5
+    return best
+
+
 def fit_platt(logits: np.ndarray, y: np.ndarray, labels: list[str]) -> dict[str, list[float]]:
     """Per-label Platt scaling (slope, intercept on the logit), fitted on validation data."""
     from sklearn.linear_model import LogisticRegression

@@ -10,7 +10,7 @@ import numpy as np
 
 from models.classifier import ClassifierMeta, ReasonClassifier, build_head
 from models.corpus import SPLITS_DIR, Example, data_hash, load_raw_corpus, split_corpus, write_splits
-from models.train import TrainingSettings, fit_head, fit_platt, label_matrix, tune_thresholds
+from models.train import TrainingSettings, fit_head, fit_platt, half_best_f1_thresholds, label_matrix
 
 log = logging.getLogger(__name__)
 METHODS = ("lora", "frozen")
@@ -34,8 +34,6 @@ def run_training(data_dir, output_dir, labels_path, encoder_name: str, method: s
     """Train, calibrate, evaluate on the test split and save a classifier into ``output_dir``."""
     from models.finetune import FinetuneSettings, finetune, settings_dict
     from models.prototypes import fit_prototype_calibration
-    from pipeline.evaluate import evaluate_predictions, report_as_dict
-    from pipeline.tagging import Tagger
     from pipeline.taxonomy import load_taxonomy
 
     if method not in METHODS:
@@ -69,43 +67,76 @@ def run_training(data_dir, output_dir, labels_path, encoder_name: str, method: s
         thresholds={label: 0.5 for label in labels}, training_data_sha256=data_hash(train + validation),
     )
     classifier = ReasonClassifier(head.eval(), meta, adapter)
-    y_val = label_matrix(validation, labels)
-    # calibrate on scores made exactly as at inference (long texts: max over sentence windows)
-    scorer = Tagger(taxonomy, classifier, encoder.embed, evidence=False)
-    val_texts, val_langs = [e.text for e in validation], [e.lang or "xx" for e in validation]
-    raw = np.clip(scorer.predict(val_texts, val_langs).scores, 1e-6, 1 - 1e-6)
-    logits = np.log(raw / (1 - raw))
-    meta.calibration = fit_platt(logits, y_val, labels)
-    platt = np.array([meta.calibration[label] for label in labels])
-    meta.thresholds = tune_thresholds(1 / (1 + np.exp(-(logits * platt[:, 0] + platt[:, 1]))), y_val, labels)
+    calibrate(classifier, taxonomy, encoder.embed, validation)
     meta.prototype_background = [e.text for e in splits["train"] if not e.labels][:PROTOTYPE_BACKGROUND]
     base = _fresh_encoder(encoder_name) if adapter else encoder  # new labels are scored in the base space
     meta.prototype_calibration, meta.prototype_threshold = fit_prototype_calibration(
-        base.embed([e.text for e in validation]), y_val,
+        base.embed([e.text for e in validation]), label_matrix(validation, labels),
         [base.embed(list(taxonomy[label].examples)) for label in labels], base.embed(meta.prototype_background))
     del base
     weights = b"".join(v.detach().numpy().tobytes() for v in head.state_dict().values())
     if adapter:
         weights += b"".join(v.numpy().tobytes() for v in adapter[1].values())
     meta.model_version = f"{taxonomy.version}-{method}-{hashlib.sha256(weights).hexdigest()[:10]}"
+    meta.metrics = {"method": method, "hyperparameters": hyper, "train_texts": len(train),
+                    "validation_texts": len(validation), "training_seconds": round(time.perf_counter() - started)}
+    report = evaluate_and_save(classifier, taxonomy, encoder.embed, corpus, splits, output_dir, write_card)
+    log.info("trained %s in %.0f s", meta.model_version, time.perf_counter() - started)
+    return {"macro_f1": report["all"]["macro"]["f1"], "report": report, "model_version": meta.model_version}
 
-    predictions = scorer.predict([e.text for e in test], [e.lang or "xx" for e in test])
-    report = evaluate_predictions([set(e.labels) for e in test], [set(p) for p in predictions.labels],
-                                  [e.lang for e in test], labels)
-    y_test = label_matrix(test, labels)
-    meta.metrics = {
-        "method": method, "hyperparameters": hyper, "train_texts": len(train), "validation_texts": len(validation),
-        "test": report_as_dict(report), "reliability": reliability(predictions.scores, y_test),
-        "training_seconds": round(time.perf_counter() - started),
-    }
+
+def calibrate(classifier, taxonomy, embed, validation: list[Example]) -> None:
+    """Platt scaling and thresholds from validation scores made exactly as at inference
+    (long texts: maximum over sentence windows)."""
+    from pipeline.tagging import Tagger
+
+    labels = classifier.labels
+    y_val = label_matrix(validation, labels)
+    classifier.meta.calibration = {}
+    scorer = Tagger(taxonomy, classifier, embed, evidence=False)
+    raw = np.clip(scorer.predict([e.text for e in validation], [e.lang or "xx" for e in validation]).scores,
+                  1e-6, 1 - 1e-6)
+    logits = np.log(raw / (1 - raw))
+    classifier.meta.calibration = fit_platt(logits, y_val, labels)
+    platt = np.array([classifier.meta.calibration[label] for label in labels])
+    calibrated = 1 / (1 + np.exp(-(logits * platt[:, 0] + platt[:, 1])))
+    classifier.meta.thresholds = half_best_f1_thresholds(calibrated, y_val, labels)
+
+
+def evaluate_and_save(classifier, taxonomy, embed, corpus, splits, output_dir, write_card: bool = True) -> dict:
+    """Score the test split with the finished classifier, record metrics, save it and its model card."""
+    from pipeline.evaluate import evaluate_predictions, report_as_dict
+    from pipeline.tagging import Tagger
+
+    test = splits["test"]
+    predictions = Tagger(taxonomy, classifier, embed, evidence=False).predict(
+        [e.text for e in test], [e.lang or "xx" for e in test])
+    report = report_as_dict(evaluate_predictions([set(e.labels) for e in test], [set(p) for p in predictions.labels],
+                                                 [e.lang for e in test], classifier.labels))
+    y_test = label_matrix(test, classifier.labels)
+    classifier.meta.metrics.update({"test": report, "reliability": reliability(predictions.scores, y_test)})
     classifier.save(output_dir)
     if write_card:
         from models.model_card import write_model_card
 
         write_model_card(Path(output_dir), classifier, corpus, splits, predictions.scores, y_test)
-    log.info("trained %s in %.0f s", meta.model_version, time.perf_counter() - started)
-    return {"macro_f1": report["all"].scores["macro"].f1, "report": report_as_dict(report),
-            "model_version": meta.model_version}
+    return report
+
+
+def recalibrate(model_dir, labels_path, data_dir) -> dict:
+    """``churnlens calibrate``: refit calibration and thresholds of a saved model on the validation split."""
+    from models.classifier import ReasonClassifier
+    from models.encoder import load_encoder
+    from pipeline.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy(labels_path)
+    classifier = ReasonClassifier.load(model_dir)
+    classifier.check_compatible(taxonomy)
+    embed = load_encoder(classifier.meta.encoder, adapter=classifier.adapter_path).embed
+    corpus = load_raw_corpus(Path(data_dir))
+    splits = split_corpus(corpus)
+    calibrate(classifier, taxonomy, embed, splits["validation"])
+    return evaluate_and_save(classifier, taxonomy, embed, corpus, splits, model_dir)
 
 
 def reliability(scores: np.ndarray, y: np.ndarray, bins: int = 10) -> dict:

@@ -59,6 +59,7 @@ def classify(
     detector: str = typer.Option(DEFAULT_DETECTOR, "--detector", help="Language detector: lingua or langdetect."),
     encoding: Optional[str] = typer.Option(None, "--encoding", help="Input encoding (default: detected): utf-8, utf-16, cp932, cp1252."),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Records per batch (and per checkpoint)."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, or int8 (faster; see README for its accuracy cost)."),
     redact: bool = typer.Option(False, "--redact", help="Replace e-mails, phone numbers, card numbers and IBANs by placeholders."),
     labels: Path = LabelsOpt,
     model_dir: Path = ModelOpt,
@@ -71,7 +72,7 @@ def classify(
 
     try:
         with console.status("loading model…"):
-            tagger = Tagger.load(model_dir, labels, detector)
+            tagger = Tagger.load(model_dir, labels, detector, precision=precision)
         with Progress(TextColumn("tagging"), BarColumn(), MofNCompleteColumn(), TextColumn("records"),
                       TimeElapsedColumn(), console=console, transient=True) as progress:
             task = progress.add_task("tag", total=None)
@@ -131,12 +132,29 @@ def train(
     out.print(f"saved {report['model_version']} to [bold]{output}[/]; test macro-F1 {report['macro_f1']:.3f}")
 
 
+@app.command(epilog="Example: churnlens calibrate --model-dir models/default")
+def calibrate(
+    data: Path = typer.Option(Path("models/data/raw"), "--data", help="Folder of labelled *.jsonl files."),
+    labels: Path = LabelsOpt,
+    model_dir: Path = ModelOpt,
+) -> None:
+    """Refit score calibration and thresholds of a trained model on the validation split (no retraining)."""
+    from models.training_run import recalibrate
+
+    try:
+        report = recalibrate(model_dir, labels, data)
+    except (ChurnlensError, ValueError, FileNotFoundError) as exc:
+        _fail(exc)
+    out.print(f"recalibrated {model_dir}; test macro-F1 {report['all']['macro']['f1']:.3f}")
+
+
 @app.command(epilog="Example: churnlens evaluate models/data/splits/test.jsonl")
 def evaluate(
     gold: Path = typer.Argument(..., help='JSONL with {"text": …, "labels": […], "lang": … (optional)} per line.'),
     labels: Path = LabelsOpt,
     model_dir: Path = ModelOpt,
     detector: str = typer.Option(DEFAULT_DETECTOR, "--detector", help="Used when a line has no 'lang'."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 or int8."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Precision, recall and F1 per label and per language, micro and macro."""
@@ -146,7 +164,7 @@ def evaluate(
 
     try:
         examples = read_examples(gold)
-        tagger = Tagger.load(model_dir, labels, detector, evidence=False)
+        tagger = Tagger.load(model_dir, labels, detector, evidence=False, precision=precision)
     except (ChurnlensError, ValueError, FileNotFoundError) as exc:
         _fail(exc)
     texts = [e.text for e in examples]

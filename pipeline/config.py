@@ -8,7 +8,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES: tuple[str, ...] = ("ja", "da", "en", "ru", "fr", "de", "es", "zh", "no", "sv")
 DEFAULT_DETECTOR = "lingua"
 UNDETERMINED = "und"
-LANGID_MAX_CHARS = 1000
+LANGID_MAX_CHARS = 400  # the language is plain long before this; the rest only costs time
 
 DEFAULT_LABELS = PROJECT_ROOT / "labels.yaml"
 DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "default"

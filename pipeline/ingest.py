@@ -257,6 +257,9 @@ def read_records(
             encoding = normalise_encoding_name(encoding) if encoding else detect_encoding(path)
         except LookupError as exc:
             raise InputError(str(exc)) from None
+        if not encoding.startswith("utf-16") and _looks_binary(path):
+            raise InputError(f"{path.name} looks like binary data, not {path.suffix[1:].upper()} text "
+                             f"(it contains NUL bytes); check that it is the export you meant")
     seen_ids: set[str] = set()
     columns_checked = False
     try:
@@ -270,6 +273,11 @@ def read_records(
                          f"pass --encoding (one of utf-8, utf-16, cp932, cp1252)") from None
     except pa.ArrowInvalid as exc:
         raise InputError(f"cannot parse {path} as {encoding} {path.suffix[1:].upper()}: {exc}") from None
+
+
+def _looks_binary(path: Path, sample_bytes: int = 1 << 16) -> bool:
+    with open(path, "rb") as fh:
+        return b"\x00" in fh.read(sample_bytes)
 
 
 def resolve_columns(columns: list[str], text_column: str | None, id_column: str | None, path: Path) -> tuple[str, str | None]:

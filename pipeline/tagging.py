@@ -60,15 +60,16 @@ class Tagger:
 
     @classmethod
     def load(cls, model_dir: str | Path = DEFAULT_MODEL_DIR, labels: str | Path = DEFAULT_LABELS,
-             detector: str = DEFAULT_DETECTOR, encoder: str | None = None, evidence: bool = True) -> "Tagger":
-        """Load the classifier in ``model_dir`` and the encoder it was trained on."""
+             detector: str = DEFAULT_DETECTOR, encoder: str | None = None, evidence: bool = True,
+             precision: str = "fp32") -> "Tagger":
+        """Load the classifier in ``model_dir`` and the encoder it was trained on (``precision``: fp32 or int8)."""
         from models.classifier import ReasonClassifier
         from models.encoder import load_encoder
 
         taxonomy = load_taxonomy(labels)
         classifier = ReasonClassifier.load(model_dir)
         classifier.check_compatible(taxonomy, encoder)
-        embed = load_encoder(classifier.meta.encoder, adapter=classifier.adapter_path).embed
+        embed = load_encoder(classifier.meta.encoder, adapter=classifier.adapter_path, precision=precision).embed
         needs_base = classifier.adapter_path is not None and set(taxonomy.ids) - set(classifier.labels)
         base_embed = load_encoder(classifier.meta.encoder).embed if needs_base else None
         return cls(taxonomy, classifier, embed, detector, evidence=evidence, base_embed=base_embed)
@@ -101,8 +102,8 @@ class Tagger:
         reason in the last paragraph is not truncated away.
         """
         languages = languages or ["xx"] * len(texts)
-        spans = [sentence_spans(t, lang) if len(t) > LONG_TEXT_CHARS or self.with_evidence else []
-                 for t, lang in zip(texts, languages)]
+        spans: list[list[tuple[int, int]] | None] = [
+            sentence_spans(t, lang) if len(t) > LONG_TEXT_CHARS else None for t, lang in zip(texts, languages)]
         pieces, owner = [], []
         for i, text in enumerate(texts):
             pieces.append(text)
@@ -116,10 +117,15 @@ class Tagger:
         labels = [[self.label_ids[j] for j in np.argsort(-row) if assigned[i, j]] for i, row in enumerate(scores)]
         margin = self.classifier.meta.uncertain_margin
         uncertain = (np.abs(scores - self.thresholds) < margin).any(axis=1).tolist()
-        evidence = self._evidence(texts, spans, labels) if self.with_evidence else [{} for _ in texts]
+        if self.with_evidence:  # sentences of the labelled texts only: splitting is not free
+            spans = [s if s is not None or not lab else sentence_spans(t, lang)
+                     for s, lab, t, lang in zip(spans, labels, texts, languages)]
+            evidence = self._evidence(texts, spans, labels)
+        else:
+            evidence = [{} for _ in texts]
         return Predictions(self.label_ids, scores, labels, uncertain, evidence)
 
-    def _evidence(self, texts: list[str], spans: list[list[tuple[int, int]]],
+    def _evidence(self, texts: list[str], spans: list[list[tuple[int, int]] | None],
                   labels: list[list[str]]) -> list[Evidence]:
         """For each assigned label, the sentence that scores highest for it."""
         out: list[Evidence] = [{} for _ in texts]

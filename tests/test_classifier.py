@@ -92,3 +92,16 @@ def test_thresholds_maximise_f1():
 def test_settings_are_validated():
     with pytest.raises(ValueError, match="learning_rate"):
         TrainingSettings(learning_rate=5)
+
+
+def test_resaving_a_loaded_model_keeps_its_adapter(tiny_classifier, tmp_path):
+    import torch
+
+    adapter_state = {"base_model.model.encoder.layer.0.attention.self.query.lora_A.weight": torch.zeros(2, 4)}
+    ReasonClassifier(tiny_classifier.head, tiny_classifier.meta, ({"r": 2}, adapter_state)).save(tmp_path / "a")
+    loaded = ReasonClassifier.load(tmp_path / "a")
+    assert loaded.adapter is None and loaded.adapter_path is not None
+    loaded.save(tmp_path / "a")  # e.g. after recalibration
+    loaded.save(tmp_path / "b")  # or into a new directory
+    for name in ("a", "b"):
+        assert (tmp_path / name / "adapter.safetensors").exists() and (tmp_path / name / "adapter.json").exists()

@@ -162,3 +162,10 @@ def test_unbalanced_quote_loses_only_its_own_row(tmp_path):
     assert texts[2] == "fine, really"
     assert [(r.row_number, r.reason) for r in rejects] == [(1, "malformed_row"), (5, "malformed_row")]
     assert rejects[0].raw == '1,"Too expensive'
+
+
+def test_binary_file_is_refused_clearly(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"PK\x03\x04\x00\x00" + bytes(range(256)) * 4)
+    with pytest.raises(InputError, match="looks like binary data"):
+        _collect(path)

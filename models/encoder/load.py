@@ -86,16 +86,28 @@ class Encoder:
         return out
 
 
-_LOADED: dict[tuple[str, str | None], Encoder] = {}
+_LOADED: dict[tuple[str, str | None, str], Encoder] = {}
 
 
-def load_encoder(name: str = DEFAULT_ENCODER, adapter: str | Path | None = None) -> Encoder:
-    """Load (once per process) the encoder called ``name``, with a LoRA adapter merged in if given."""
-    key = (name, str(adapter) if adapter else None)
+PRECISIONS = ("fp32", "int8")
+
+
+def load_encoder(name: str = DEFAULT_ENCODER, adapter: str | Path | None = None, precision: str = "fp32") -> Encoder:
+    """Load (once per process) the encoder called ``name``, with a LoRA adapter merged in if given.
+
+    ``precision="int8"`` quantises the linear layers dynamically (torch), about 2.5× faster on CPU.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    key = (name, str(adapter) if adapter else None, precision)
     if key not in _LOADED:
         encoder = Encoder.from_directory(resolve_encoder(name), name=name)
         if adapter:
             encoder.model = merge_adapter(encoder.model, Path(adapter)).eval()
+        if precision == "int8":
+            import torch
+
+            encoder.model = torch.ao.quantization.quantize_dynamic(encoder.model, {torch.nn.Linear}, dtype=torch.qint8)
         _LOADED[key] = encoder
     return _LOADED[key]
 
