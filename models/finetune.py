@@ -46,9 +46,13 @@ class FinetuneSettings:
 
 def apply_adapter(model, config: dict, state: dict | None = None):
     """Wrap a BertModel with LoRA; load ``state`` if given. Returns the peft model."""
+    import warnings
+
     from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
 
-    peft_model = get_peft_model(model, LoraConfig(**config))
+    with warnings.catch_warnings():  # peft calls a transformers API that is deprecated but works
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        peft_model = get_peft_model(model, LoraConfig(**config))
     if state is not None:
         result = set_peft_model_state_dict(peft_model, state)
         if getattr(result, "unexpected_keys", None):
