@@ -48,7 +48,7 @@ def run_training(data_dir, output_dir, labels_path, encoder_name: str, method: s
     if Path(data_dir).resolve() == (SPLITS_DIR.parent / "raw").resolve():
         write_splits(splits)
     train = (splits["train"][:limit] if limit else splits["train"]) + taxonomy_examples(taxonomy) + list(extra_examples or [])
-    validation, test = splits["validation"], splits["test"]
+    validation = splits["validation"]
     y_train = label_matrix(train, labels)
     encoder = _fresh_encoder(encoder_name)
     adapter = None

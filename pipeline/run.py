@@ -49,7 +49,8 @@ def classify_file(
     stat = input_path.stat() if input_path.exists() else None
     fingerprint = {"input": str(input_path.resolve()), "size": stat and stat.st_size, "mtime": stat and stat.st_mtime_ns,
                    "text": text_column, "id": id_column, "encoding": encoding, "batch": batch_size, "redact": redact,
-                   "model": tagger.model_version, "taxonomy": tagger.taxonomy.version, "detector": tagger.detector}
+                   "model": tagger.model_version, "taxonomy": tagger.taxonomy.version, "detector": tagger.detector,
+                   "precision": tagger.precision, "evidence": tagger.with_evidence}
     summary = RunSummary()
     with Checkpoints(output_path, fingerprint) as checkpoints:
         for index, batch in enumerate(read_records(input_path, text_column, id_column, encoding, batch_size)):

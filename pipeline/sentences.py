@@ -12,6 +12,8 @@ Span = tuple[int, int]
 _SPACY_CODES = {"no": "nb"}
 _LINE_BREAK = re.compile(r"\n+")
 MAX_CHARS = 20_000  # beyond this, split the head only: evidence far down a 5 MB text is not useful
+RELOAD_EVERY = 20_000  # spaCy's string store keeps every token it has seen: start afresh now and then
+_calls = 0
 
 
 @lru_cache(maxsize=16)
@@ -29,6 +31,10 @@ def _pipeline(lang: str):
 
 def sentence_spans(text: str, lang: str = "xx") -> list[Span]:
     """Character spans of the sentences of ``text`` (whitespace trimmed, empty ones dropped)."""
+    global _calls
+    _calls += 1
+    if _calls % RELOAD_EVERY == 0:  # otherwise memory grows with every unique token (ids, amounts, typos)
+        _pipeline.cache_clear()
     head = text[:MAX_CHARS]
     spans: list[Span] = []
     try:

@@ -49,6 +49,7 @@ class Tagger:
         new_labels = classifier.check_compatible(taxonomy)
         self.taxonomy, self.classifier, self.embed = taxonomy, classifier, embed
         self.detector, self.languages, self.with_evidence = detector, tuple(languages), evidence
+        self.precision = "fp32"
         self.prototypes = None
         if new_labels:
             self.prototypes = PrototypeScorer(
@@ -72,7 +73,9 @@ class Tagger:
         embed = load_encoder(classifier.meta.encoder, adapter=classifier.adapter_path, precision=precision).embed
         needs_base = classifier.adapter_path is not None and set(taxonomy.ids) - set(classifier.labels)
         base_embed = load_encoder(classifier.meta.encoder).embed if needs_base else None
-        return cls(taxonomy, classifier, embed, detector, evidence=evidence, base_embed=base_embed)
+        tagger = cls(taxonomy, classifier, embed, detector, evidence=evidence, base_embed=base_embed)
+        tagger.precision = precision
+        return tagger
 
     @property
     def model_version(self) -> str:
