@@ -78,7 +78,7 @@ def tag_feedback(input_path: str, output_path: str, rejects_path: str | None = N
             else:
                 rejects.extend(_failed_batch_rejects(batch, f"tagging failed: {state.message}"))
         rejects.extend(batch.rejects)
-    summary.add_rejects(rejects)
+    summary.add_reject_table(rejects_table(rejects))
     write_output(tables, rejects, output_path, rejects_path)
     summary.outputs = {"tagged": output_path, "rejects": rejects_path}
     message = f"read {summary.read} = tagged {summary.tagged} + rejected {summary.rejected}"

@@ -52,6 +52,11 @@ def build_head(embedding_dim: int, hidden_dim: int, n_labels: int):
                          nn.Dropout(0.2), nn.Linear(hidden_dim, n_labels))
 
 
+def assign_labels(scores: np.ndarray, label_ids: list[str], thresholds: np.ndarray) -> list[list[str]]:
+    """Per row, the labels whose score reaches their threshold, highest score first."""
+    return [[label_ids[j] for j in np.argsort(-row) if row[j] >= thresholds[j]] for row in scores]
+
+
 class ReasonClassifier:
     """Scores each label for a batch of embeddings; labels above their threshold are assigned."""
 
@@ -83,11 +88,7 @@ class ReasonClassifier:
     def assign(self, scores: np.ndarray) -> list[list[str]]:
         """Labels whose score reaches their threshold, highest score first."""
         thresholds = np.array([self.meta.thresholds[label] for label in self.labels])
-        result = []
-        for row in scores:
-            picked = [i for i in np.argsort(-row) if row[i] >= thresholds[i]]
-            result.append([self.labels[i] for i in picked])
-        return result
+        return assign_labels(scores, self.labels, thresholds)
 
     def check_compatible(self, taxonomy, encoder_name: str | None = None) -> list[str]:
         """Refuse a taxonomy that removed or redefined a trained label, or another encoder.

@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from pipeline.ingest import Reject
-
 
 @dataclass
 class RunSummary:
@@ -30,11 +28,6 @@ class RunSummary:
             for label in labels or ["(none)"]:
                 self.labels[label] += 1
                 self.labels_by_language[(label, lang)] += 1
-
-    def add_rejects(self, rejects: list[Reject]) -> None:
-        self.rejected += len(rejects)
-        self.read += len(rejects)
-        self.reject_reasons.update(r.reason for r in rejects)
 
     def add_reject_table(self, table: pa.Table) -> None:
         self.rejected += table.num_rows

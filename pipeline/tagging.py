@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from models.classifier import assign_labels
 from pipeline.config import DEFAULT_DETECTOR, DEFAULT_LABELS, DEFAULT_MODEL_DIR, LANGUAGES
 from pipeline.ingest import InputBatch
 from pipeline.langid import detect_languages
@@ -42,14 +43,16 @@ class Tagger:
 
     def __init__(self, taxonomy: Taxonomy, classifier, embed: Callable[[list[str]], np.ndarray],
                  detector: str = DEFAULT_DETECTOR, languages: tuple[str, ...] = LANGUAGES,
-                 evidence: bool = True, base_embed: Callable[[list[str]], np.ndarray] | None = None) -> None:
-        """``base_embed``: the encoder without fine-tuning, used only to score labels added after training."""
+                 evidence: bool = True, base_embed: Callable[[list[str]], np.ndarray] | None = None,
+                 precision: str = "fp32") -> None:
+        """``base_embed``: the encoder without fine-tuning, used only to score labels added after training;
+        ``precision``: how ``embed`` runs (recorded so checkpoints of another precision are not reused)."""
         from models.prototypes import PrototypeScorer
 
+        self.precision = precision
         new_labels = classifier.check_compatible(taxonomy)
         self.taxonomy, self.classifier, self.embed = taxonomy, classifier, embed
         self.detector, self.languages, self.with_evidence = detector, tuple(languages), evidence
-        self.precision = "fp32"
         self.prototypes = None
         if new_labels:
             self.prototypes = PrototypeScorer(
@@ -73,9 +76,8 @@ class Tagger:
         embed = load_encoder(classifier.meta.encoder, adapter=classifier.adapter_path, precision=precision).embed
         needs_base = classifier.adapter_path is not None and set(taxonomy.ids) - set(classifier.labels)
         base_embed = load_encoder(classifier.meta.encoder).embed if needs_base else None
-        tagger = cls(taxonomy, classifier, embed, detector, evidence=evidence, base_embed=base_embed)
-        tagger.precision = precision
-        return tagger
+        return cls(taxonomy, classifier, embed, detector, evidence=evidence, base_embed=base_embed,
+                   precision=precision)
 
     @property
     def model_version(self) -> str:
@@ -116,8 +118,7 @@ class Tagger:
                     pieces.append(text[start:end])
                     owner.append(i)
         _, scores = self._score_pieces(pieces, owner, len(texts))
-        assigned = scores >= self.thresholds
-        labels = [[self.label_ids[j] for j in np.argsort(-row) if assigned[i, j]] for i, row in enumerate(scores)]
+        labels = assign_labels(scores, self.label_ids, self.thresholds)
         margin = self.classifier.meta.uncertain_margin
         uncertain = (np.abs(scores - self.thresholds) < margin).any(axis=1).tolist()
         if self.with_evidence:  # sentences of the labelled texts only: splitting is not free
