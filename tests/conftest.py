@@ -58,3 +58,49 @@ def tagger(encoder):
     from pipeline.tagging import Tagger
 
     return Tagger.load()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A private PostgreSQL server on 127.0.0.1 for the whole session (see tests/services.py)."""
+    from tests.services import PostgresServer
+
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="churnlens-pg-")))
+    url = server.start()
+    yield url
+    server.stop()
+
+
+_DATABASES = iter(range(1, 10_000))
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def store_url(request, tmp_path):
+    """A fresh, empty store URL: every store test runs on both backends."""
+    if request.param == "duckdb":
+        return str(tmp_path / "results.duckdb")
+    import psycopg
+
+    base = request.getfixturevalue("postgres")
+    name = f"store_{next(_DATABASES)}"
+    with psycopg.connect(base, autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {name}")
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+def make_stand_in_tagger(taxonomy, model_version: str = "test-1", seed: int = 0):
+    """A Tagger on the hashing stand-in encoder with a random head: fast, deterministic per seed."""
+    import torch
+
+    from models.classifier import ClassifierMeta, ReasonClassifier, build_head
+    from pipeline.tagging import Tagger
+
+    labels = list(taxonomy.ids)
+    torch.manual_seed(seed)
+    meta = ClassifierMeta(labels=labels, taxonomy_version=taxonomy.version, taxonomy_fingerprint=taxonomy.fingerprint(),
+                          encoder="hashed", embedding_dim=64, hidden_dim=0, thresholds={label: 0.5 for label in labels},
+                          model_version=model_version)
+    head = build_head(64, 0, len(labels))
+    with torch.no_grad():
+        head[1].weight.mul_(8.0)
+    return Tagger(taxonomy, ReasonClassifier(head, meta), hashed_embed)
