@@ -52,7 +52,9 @@ def print_summary(summary) -> None:
 @app.command(epilog="Example: churnlens classify survey.csv --output tagged.parquet --text-column comment")
 def classify(
     input: Path = typer.Argument(..., help="CSV, TSV, JSONL or Parquet file of feedback."),
-    output: Path = typer.Option(..., "--output", "-o", help="Tagged records: .parquet, .csv (Excel-ready) or .jsonl."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Tagged records: .parquet, .csv (Excel-ready) or .jsonl."),
+    store: Optional[str] = typer.Option(None, "--store", help="Also (or only) save into a results store: a .duckdb "
+                                        "file or postgresql://user@host/db (see `churnlens relabel`, `export`)."),
     rejects: Optional[Path] = typer.Option(None, "--rejects", help="Rejected rows (default: OUTPUT.rejects.EXT)."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Column holding the feedback text."),
     id_column: Optional[str] = typer.Option(None, "--id-column", help="Column holding a record id (default: 'id' if present, else a hash of the text)."),
@@ -70,15 +72,27 @@ def classify(
     from pipeline.run import classify_file
     from pipeline.tagging import Tagger
 
+    if output is None and store is None:
+        _fail(ValueError("say where the results go: --output FILE, --store URL, or both"))
     try:
         with console.status("loading model…"):
             tagger = Tagger.load(model_dir, labels, detector, precision=precision)
         with Progress(TextColumn("tagging"), BarColumn(), MofNCompleteColumn(), TextColumn("records"),
                       TimeElapsedColumn(), console=console, transient=True) as progress:
             task = progress.add_task("tag", total=None)
-            summary = classify_file(input, output, tagger, rejects, text_column, id_column, encoding,
-                                    batch_size=batch_size, on_batch=lambda n: progress.advance(task, n),
-                                    redact=redact)
+            options = dict(text_column=text_column, id_column=id_column, encoding=encoding, batch_size=batch_size,
+                           on_batch=lambda n: progress.advance(task, n), redact=redact)
+            if store is None:
+                summary = classify_file(input, output, tagger, rejects, **options)
+            else:
+                from pipeline.store import open_store
+                from pipeline.store.jobs import tag_into_store
+
+                with open_store(store) as results:
+                    if output is not None:
+                        summary = classify_file(input, output, tagger, rejects, store=results, **options)
+                    else:
+                        summary = tag_into_store(input, results, tagger, **options)
     except (ChurnlensError, ValueError, FileNotFoundError) as exc:
         _fail(exc)
     print_summary(summary)
@@ -118,15 +132,25 @@ def train(
     method: str = typer.Option("lora", "--method", help="lora (fine-tune the encoder's top layers) or frozen (head only)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (default: the method's own)."),
     limit: int = typer.Option(0, "--limit", help="Use only the first N training texts (quick checks)."),
+    store: Optional[str] = typer.Option(None, "--store", help="Add the human corrections of this results store "
+                                        "(`churnlens review import`) to the training texts."),
 ) -> None:
     """Train the classifier on the labelled corpus plus the labels.yaml examples; calibrate on validation."""
     import logging
 
+    from models.corpus import Example
     from models.training_run import run_training
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
-        report = run_training(data, output, labels, encoder, method, epochs, limit)
+        extra = []
+        if store:
+            from pipeline.store import open_store
+
+            with open_store(store) as results:
+                extra = [Example(e["text"], tuple(e["labels"]), e["lang"]) for e in results.corrected_examples()]
+            console.print(f"adding {len(extra)} human-corrected records from the store to the training texts")
+        report = run_training(data, output, labels, encoder, method, epochs, limit, extra_examples=extra)
     except (ChurnlensError, ValueError, FileNotFoundError) as exc:
         _fail(exc)
     out.print(f"saved {report['model_version']} to [bold]{output}[/]; test macro-F1 {report['macro_f1']:.3f}")
@@ -196,6 +220,15 @@ def print_evaluation(report: dict, labels: list[str]) -> None:
         per_lang.add_row(lang, f"{s['macro'].f1:.3f}", f"{s['micro'].f1:.3f}", f"{s['none'].precision:.3f}",
                          str(group.texts))
     out.print(per_lang)
+
+
+def _register_operations() -> None:
+    from pipeline.cli_ops import register
+
+    register(app)
+
+
+_register_operations()
 
 
 def main() -> None:

@@ -14,5 +14,7 @@ DEFAULT_LABELS = PROJECT_ROOT / "labels.yaml"
 DEFAULT_MODEL_DIR = PROJECT_ROOT / "models" / "default"
 DEFAULT_SAMPLE = PROJECT_ROOT / "examples" / "feedback_sample.csv"
 DEFAULT_OUTPUT_DIR = Path("churnlens-output")
+STORE_ENV = "CHURNLENS_STORE"  # a store URL: postgresql://user@host/db, or a .duckdb path
+DEFAULT_STORE = DEFAULT_OUTPUT_DIR / "churnlens.duckdb"
 
 BATCH_SIZE = 256

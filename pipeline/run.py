@@ -37,12 +37,14 @@ def classify_file(
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_batch: Callable[[int], None] | None = None,
     redact: bool = False,
+    store=None,
 ) -> RunSummary:
     """Tag ``input_path`` into ``output_path`` (format by extension); rejects go beside it unless given.
 
     Every batch is checkpointed: if the run is killed, running it again resumes where it stopped.
     With ``redact``, e-mail addresses, phone numbers, card numbers and IBANs are replaced by placeholders
-    in the texts (before classification) and in the rejects' raw values.
+    in the texts (before classification) and in the rejects' raw values. With ``store`` (a
+    ``pipeline.store.ResultStore``), every batch is also saved there as one run.
     """
     input_path, output_path = Path(input_path), Path(output_path)
     rejects_path = Path(rejects_path) if rejects_path else default_rejects_path(output_path)
@@ -52,6 +54,7 @@ def classify_file(
                    "model": tagger.model_version, "taxonomy": tagger.taxonomy.version, "detector": tagger.detector,
                    "precision": tagger.precision, "evidence": tagger.with_evidence}
     summary = RunSummary()
+    run_id = store.start_run("tag", str(input_path), tagger.model_version, tagger.taxonomy.version) if store else None
     with Checkpoints(output_path, fingerprint) as checkpoints:
         for index, batch in enumerate(read_records(input_path, text_column, id_column, encoding, batch_size)):
             if checkpoints.done(index):
@@ -64,6 +67,9 @@ def classify_file(
                 tagged = tagger.tag(batch, languages) if len(batch) else TAGGED_SCHEMA.empty_table()
                 rejects = rejects_table(batch.rejects)
                 checkpoints.save(index, tagged, rejects)
+            if store is not None:
+                store.save_tagged(tagged, run_id, source=input_path.name)
+                store.save_rejects(rejects, run_id)
             summary.add_tagged(tagged)
             summary.add_reject_table(rejects)
             if on_batch:
@@ -77,4 +83,7 @@ def classify_file(
                 rej.write(pq.read_table(part))
         checkpoints.clear()
     summary.outputs = {"tagged": str(output_path), "rejects": str(rejects_path)}
+    if store is not None:
+        store.finish_run(run_id, summary.read, summary.tagged, summary.rejected, details=summary.as_dict())
+        summary.outputs["store"] = store.description
     return summary

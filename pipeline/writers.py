@@ -108,11 +108,22 @@ class CsvSink(Sink):
             self._fh.close()
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: object) -> object:
+    """A CSV cell; text that Excel would run as a formula (``=HYPERLINK(…)``) gets a leading ``'``."""
     value = _plain(value)
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
     return "" if value is None else value
+
+
+def unguard(cell: str) -> str:
+    """The original text of a CSV cell written by :class:`CsvSink`."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
 
 
 class JsonlSink(Sink):

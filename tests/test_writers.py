@@ -79,3 +79,12 @@ def test_rejects_written_with_reason(tmp_path):
 def test_unknown_output_extension():
     with pytest.raises(ValueError, match="use one of .parquet, .csv, .jsonl"):
         open_sink("out.xlsx")
+
+
+def test_csv_cells_that_excel_would_execute_are_neutralised(tmp_path):
+    path = tmp_path / "out.csv"
+    with open_sink(path) as sink:
+        sink.write(pa.table({"text": ["=HYPERLINK(\"http://evil\")", "@SUM(A1)", "fine", "-1+2"], "n": [1, -2, 3, 4]}))
+    rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines()))
+    assert [r["text"] for r in rows] == ["'=HYPERLINK(\"http://evil\")", "'@SUM(A1)", "fine", "'-1+2"]
+    assert [r["n"] for r in rows] == ["1", "-2", "3", "4"]  # numbers stay numbers

@@ -186,12 +186,13 @@ class PostgresDatabase(Database):
         columns = ", ".join(quote_ident(c) for c in rows.column_names)
         staging = quote_ident(f"_incoming_{table}")
         with self.transaction():
-            self.con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
-                             f"(LIKE {quote_ident(table)} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+            self.con.execute(f"DROP TABLE IF EXISTS {staging}")
+            self.con.execute(f"CREATE TEMP TABLE {staging} (LIKE {quote_ident(table)} INCLUDING DEFAULTS)")
             with self.con.cursor().copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
                 for row in zip(*(rows.column(c).to_pylist() for c in rows.column_names)):
                     copy.write_row(row)
             self.con.execute(f"INSERT INTO {quote_ident(table)} ({columns}) SELECT {columns} FROM {staging} {conflict}")
+            self.con.execute(f"DROP TABLE {staging}")
 
     def _begin(self) -> None:
         self.con.execute("BEGIN")

@@ -111,3 +111,4 @@ def relabel(store: ResultStore, tagger, batch_size: int = DEFAULT_BATCH_SIZE, li
     store.finish_run(report.run_id, report.relabelled + report.failed, report.relabelled, report.failed,
                      details={"pending_before": report.pending_before, "changes": report.changes})
     return report
+

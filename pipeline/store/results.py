@@ -111,7 +111,8 @@ class ResultStore:
             "language_confidence": pa.array([r["language_confidence"] for r in rows], pa.float64()),
             "source": [source] * len(rows),
             "row_number": pa.array([r["row_number"] for r in rows], pa.int64()),
-            "attributes": [_json({k: r[k] for k in passthrough}) if passthrough else None for r in rows],
+            "attributes": [json.dumps({k: r[k] for k in passthrough}, ensure_ascii=False, default=str)
+                           if passthrough else None for r in rows],  # input column order kept
             "first_seen_at": pa.array([now] * len(rows), pa.timestamp("us", tz="UTC")),
             "last_seen_at": pa.array([now] * len(rows), pa.timestamp("us", tz="UTC")),
         })
@@ -273,6 +274,17 @@ class ResultStore:
             after = table.column("id")[-1].as_py()
             if table.num_rows < batch_size:
                 return
+
+    def attribute_names(self) -> list[str]:
+        """Names of the pass-through columns stored with any record, in first-seen order."""
+        names: dict[str, None] = {}
+        after = ""
+        while rows := self.db.query("SELECT id, attributes FROM records WHERE id > ? AND attributes IS NOT NULL "
+                                    "ORDER BY id LIMIT 10000", [after]):
+            for _, attributes in rows:
+                names.update(dict.fromkeys(json.loads(attributes)))
+            after = rows[-1][0]
+        return list(names)
 
     def counts(self) -> dict[str, int]:
         tables = ("records", "labelings", "corrections", "rejects", "runs", "ingested_files")
