@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast train evaluate bench clean
+.PHONY: setup system-deps run test test-fast train evaluate bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need Python 3.11 as '$(PYTHON)' (make PYTHON=/path/to/python3.11)"; exit 1; }
@@ -16,10 +16,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+system-deps:  ## PostgreSQL and Chromium for the tests (apt; needs root or sudo)
+	@scripts/system-deps.sh
+
 run: $(STAMP)
 	$(BIN)/churnlens run
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)

@@ -230,7 +230,79 @@ def status(store: Optional[str] = StoreOpt) -> None:
     out.print(table)
 
 
+def inbox(
+    folder: Path = typer.Argument(..., help="Folder where new feedback files arrive."),
+    store: Optional[str] = StoreOpt,
+    text_column: Optional[str] = typer.Option(None, "--text-column"),
+    id_column: Optional[str] = typer.Option(None, "--id-column"),
+    redact: bool = typer.Option(False, "--redact", help="Replace e-mails, phones, cards and IBANs by placeholders."),
+    labels: Path = LabelsOpt,
+    model_dir: Path = ModelOpt,
+    detector: str = typer.Option(DEFAULT_DETECTOR, "--detector"),
+) -> None:
+    """Tag the new files of FOLDER into the store once, moving them to FOLDER/processed (no Prefect needed)."""
+    from pipeline.inbox import process_inbox
+    from pipeline.store import open_store
+    from pipeline.tagging import Tagger
+
+    try:
+        with console.status("loading model…"):
+            tagger = Tagger.load(model_dir, labels, detector)
+        with open_store(store_url(store)) as results, console.status("tagging new files…"):
+            result = process_inbox(folder, results, tagger, text_column=text_column, id_column=id_column,
+                                   redact=redact)
+    except USER_ERRORS as exc:
+        fail(exc)
+    out.print(result.message)
+    for name, error in result.failed_files.items():
+        out.print(f"[red]refused[/] {name}: {error}")
+    if result.failed_files:
+        raise typer.Exit(1)
+
+
+def prefect_api_url() -> str | None:
+    """The Prefect server this process talks to (environment or active Prefect profile), if any."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or None
+
+
+def serve(schedule_file: Path = typer.Argument(..., help="Schedule file (YAML): jobs with inbox, store, cron.")) -> None:
+    """Register the scheduled jobs as Prefect deployments and run them until stopped (Ctrl-C).
+
+    Schedules only fire with a Prefect server: start one with `prefect server start --host 127.0.0.1`
+    and set PREFECT_API_URL=http://127.0.0.1:4200/api. Without a server this command refuses to start.
+    """
+    import httpx
+
+    from pipeline.schedule import load_schedule
+
+    try:
+        schedule = load_schedule(schedule_file)
+    except USER_ERRORS as exc:
+        fail(exc)
+    url = prefect_api_url()
+    if not url:
+        fail(ValueError("no Prefect server configured, and schedules do not fire in Prefect's embedded mode. "
+                        "Start one:  prefect server start --host 127.0.0.1   then  "
+                        "export PREFECT_API_URL=http://127.0.0.1:4200/api  and run churnlens serve again. "
+                        "(For a one-off run without a server: churnlens inbox FOLDER.)"))
+    try:
+        httpx.get(url.rstrip("/") + "/health", timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        fail(ValueError(f"the Prefect server at {url} does not answer ({exc}): is `prefect server start` running?"))
+    for job in schedule.jobs:
+        when = f"cron '{job.cron}' ({job.timezone})" if job.cron else f"every {job.interval_seconds} s"
+        out.print(f"[bold]{job.name}[/]: {job.inbox} → {job.store}, {when}")
+    out.print(f"serving {len(schedule.jobs)} deployments on {url}; the UI shows their runs. Ctrl-C stops.")
+    from flows.serve import serve_schedule
+
+    serve_schedule(schedule)
+
+
 def register(app: typer.Typer) -> None:
+    app.command(epilog="Example: churnlens inbox /data/inbox --store /data/churnlens.duckdb")(inbox)
+    app.command(epilog="Example: churnlens serve schedule.yaml   (with PREFECT_API_URL set)")(serve)
     app.command(epilog="Example: churnlens relabel --store churnlens-output/churnlens.duckdb")(relabel)
     app.command(epilog="Example: churnlens history r-000123")(history)
     app.command(epilog="Example: churnlens export --format parquet -o bi/ --date-column submitted_at")(export)
