@@ -50,12 +50,21 @@ def _rank(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def split_corpus(examples: list[Example]) -> dict[str, list[Example]]:
-    """Deterministic split, stratified by language (and, within it, by label set order of the hash)."""
+def split_corpus(examples: list[Example], frozen: dict[str, str] | None = None) -> dict[str, list[Example]]:
+    """Deterministic 70/15/15 split, stratified by language.
+
+    Texts listed in ``frozen`` (text -> split, see :func:`frozen_assignment`) keep their split, so
+    adding data never moves a test text into training. Without ``frozen``, each language is split by
+    the rank of a hash of the text; texts new to a frozen split go by a hash bucket of their own.
+    """
+    splits: dict[str, list[Example]] = {name: [] for name in SPLIT_FRACTIONS}
+    if frozen:
+        for ex in examples:
+            splits[frozen.get(ex.text) or _bucket(ex.text)].append(ex)
+        return splits
     by_lang: dict[str | None, list[Example]] = defaultdict(list)
     for ex in examples:
         by_lang[ex.lang].append(ex)
-    splits: dict[str, list[Example]] = {name: [] for name in SPLIT_FRACTIONS}
     for lang in sorted(by_lang, key=str):
         group = sorted(by_lang[lang], key=lambda e: _rank(e.text))
         n_val = round(len(group) * SPLIT_FRACTIONS["validation"])
@@ -64,6 +73,26 @@ def split_corpus(examples: list[Example]) -> dict[str, list[Example]]:
         splits["validation"] += group[n_test : n_test + n_val]
         splits["train"] += group[n_test + n_val :]
     return splits
+
+
+def _bucket(text: str) -> str:
+    """A split for a text from its hash alone (independent of every other text)."""
+    position = int(_rank(text)[:8], 16) / 0x100000000
+    if position < SPLIT_FRACTIONS["test"]:
+        return "test"
+    if position < SPLIT_FRACTIONS["test"] + SPLIT_FRACTIONS["validation"]:
+        return "validation"
+    return "train"
+
+
+def frozen_assignment(directory: Path = SPLITS_DIR) -> dict[str, str]:
+    """text -> split name of the committed split files (empty when there are none)."""
+    assignment: dict[str, str] = {}
+    for name in SPLIT_FRACTIONS:
+        path = Path(directory) / f"{name}.jsonl"
+        if path.exists():
+            assignment.update((e.text, name) for e in read_examples(path))
+    return assignment
 
 
 def write_splits(splits: dict[str, list[Example]], directory: Path = SPLITS_DIR) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from models.classifier import ClassifierMeta, ReasonClassifier, build_head
-from models.corpus import SPLITS_DIR, Example, data_hash, load_raw_corpus, split_corpus, write_splits
+from models.corpus import (SPLITS_DIR, Example, data_hash, frozen_assignment, load_raw_corpus, split_corpus,
+                           write_splits)
 from models.train import TrainingSettings, fit_head, fit_platt, half_best_f1_thresholds, label_matrix
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,9 @@ def run_training(data_dir, output_dir, labels_path, encoder_name: str, method: s
     corpus = load_raw_corpus(Path(data_dir))
     if not corpus:
         raise FileNotFoundError(f"no labelled *.jsonl files in {data_dir}")
-    splits = split_corpus(corpus)
-    if Path(data_dir).resolve() == (SPLITS_DIR.parent / "raw").resolve():
+    bundled = Path(data_dir).resolve() == (SPLITS_DIR.parent / "raw").resolve()
+    splits = split_corpus(corpus, frozen_assignment() if bundled else None)
+    if bundled:
         write_splits(splits)
     train = (splits["train"][:limit] if limit else splits["train"]) + taxonomy_examples(taxonomy) + list(extra_examples or [])
     validation = splits["validation"]
@@ -134,7 +136,8 @@ def recalibrate(model_dir, labels_path, data_dir) -> dict:
     classifier.check_compatible(taxonomy)
     embed = load_encoder(classifier.meta.encoder, adapter=classifier.adapter_path).embed
     corpus = load_raw_corpus(Path(data_dir))
-    splits = split_corpus(corpus)
+    bundled = Path(data_dir).resolve() == (SPLITS_DIR.parent / "raw").resolve()
+    splits = split_corpus(corpus, frozen_assignment() if bundled else None)
     calibrate(classifier, taxonomy, embed, splits["validation"])
     return evaluate_and_save(classifier, taxonomy, embed, corpus, splits, model_dir)
 
