@@ -1,6 +1,7 @@
 """End-to-end `churnlens classify` throughput vs the raw encoder forward pass and a naive loop.
 
-Usage: python benchmarks/throughput_benchmark.py [N_TEXTS]   (default 500, drawn from the test split)
+Usage: python benchmarks/throughput_benchmark.py [N_TEXTS] [PRECISION ...]
+(default 500 texts drawn from the test split; precisions default to fp32 and onnx-int8)
 Prints texts/s for: the encoder's batched forward pass alone; the whole classify path (read CSV,
 language, sentence split, scoring, evidence, Parquet write); a per-record loop a user would write;
 and the CLI's cold start.
@@ -28,7 +29,7 @@ def texts_for(n: int) -> list[str]:
     return [pool[i % len(pool)] + ("" if i < len(pool) else f" (#{i})") for i in range(n)]
 
 
-def main(n: int = 500) -> None:
+def main(n: int = 500, precisions: tuple[str, ...] = ("fp32", "onnx-int8")) -> None:
     import torch
 
     from pipeline.run import classify_file
@@ -43,7 +44,7 @@ def main(n: int = 500) -> None:
             writer = csv.writer(fh)
             writer.writerow(["id", "text"])
             writer.writerows([[i, t] for i, t in enumerate(texts)])
-        for precision in ("fp32", "int8"):
+        for precision in precisions:
             tagger = Tagger.load(precision=precision)
             tagger.embed(texts[:16])  # warm-up
             start = time.perf_counter()
@@ -90,4 +91,4 @@ def main(n: int = 500) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 500)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 500, tuple(sys.argv[2:]) or ("fp32", "onnx-int8"))

@@ -61,7 +61,7 @@ def classify(
     detector: str = typer.Option(DEFAULT_DETECTOR, "--detector", help="Language detector: lingua or langdetect."),
     encoding: Optional[str] = typer.Option(None, "--encoding", help="Input encoding (default: detected): utf-8, utf-16, cp932, cp1252."),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Records per batch (and per checkpoint)."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32, or int8 (faster; see README for its accuracy cost)."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 (default), onnx-int8, onnx, int8 or bf16: see README for speed and accuracy of each."),
     redact: bool = typer.Option(False, "--redact", help="Replace e-mails, phone numbers, card numbers and IBANs by placeholders."),
     labels: Path = LabelsOpt,
     model_dir: Path = ModelOpt,
@@ -178,7 +178,7 @@ def evaluate(
     labels: Path = LabelsOpt,
     model_dir: Path = ModelOpt,
     detector: str = typer.Option(DEFAULT_DETECTOR, "--detector", help="Used when a line has no 'lang'."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32 or int8."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, onnx-int8, onnx, int8 or bf16."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Precision, recall and F1 per label and per language, micro and macro."""

@@ -48,7 +48,7 @@ def relabel(
     detector: str = typer.Option(DEFAULT_DETECTOR, "--detector", help="Used only for records stored without a language."),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Records per committed batch."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Stop after N records (the rest stay pending)."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32 or int8."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, onnx-int8, onnx, int8 or bf16."),
 ) -> None:
     """Re-classify stored records with the current model and labels.yaml, keeping the old labels as history.
 

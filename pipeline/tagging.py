@@ -66,7 +66,7 @@ class Tagger:
     def load(cls, model_dir: str | Path = DEFAULT_MODEL_DIR, labels: str | Path = DEFAULT_LABELS,
              detector: str = DEFAULT_DETECTOR, encoder: str | None = None, evidence: bool = True,
              precision: str = "fp32") -> "Tagger":
-        """Load the classifier in ``model_dir`` and the encoder it was trained on (``precision``: fp32 or int8)."""
+        """Load the classifier in ``model_dir`` and the encoder it was trained on (``precision``: see ``models.encoder.load.PRECISIONS``)."""
         from models.classifier import ReasonClassifier
         from models.encoder import load_encoder
 

@@ -39,6 +39,7 @@ class Encoder:
     def __init__(self, tokenizer, model, name: str, prefix: str = E5_PREFIX, max_length: int = 512) -> None:
         self.tokenizer, self.model, self.name = tokenizer, model.eval(), name
         self.prefix, self.max_length = prefix, max_length
+        self.bf16 = False  # run matrix products in bfloat16 (autocast) at inference
 
     @classmethod
     def from_directory(cls, path: str | Path, name: str | None = None) -> "Encoder":
@@ -79,7 +80,7 @@ class Encoder:
 
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
                 out[idx] = self.forward(self.tokenize([texts[i] for i in idx])).float().numpy()
@@ -89,21 +90,30 @@ class Encoder:
 _LOADED: dict[tuple[str, str | None, str], Encoder] = {}
 
 
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "bf16", "int8", "onnx", "onnx-int8")
 
 
 def load_encoder(name: str = DEFAULT_ENCODER, adapter: str | Path | None = None, precision: str = "fp32") -> Encoder:
     """Load (once per process) the encoder called ``name``, with a LoRA adapter merged in if given.
 
-    ``precision="int8"`` quantises the linear layers dynamically (torch), about 2.5× faster on CPU.
+    ``precision="bf16"`` runs the matrix products in bfloat16 (autocast; needs a CPU with bf16
+    instructions to be faster); ``"int8"`` quantises the linear layers dynamically (torch). ``"onnx"``
+    and ``"onnx-int8"`` run the merged model on ONNX Runtime, fp32 or int8 (exported and quantised
+    once into ``cache_dir() / "onnx"``; see ``models.encoder.onnx_runtime``). The README gives the
+    speed and accuracy cost of each.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     key = (name, str(adapter) if adapter else None, precision)
+    if key not in _LOADED and precision.startswith("onnx"):
+        from models.encoder.onnx_runtime import load_onnx_encoder
+
+        _LOADED[key] = load_onnx_encoder(name, adapter, quantized=precision == "onnx-int8")
     if key not in _LOADED:
         encoder = Encoder.from_directory(resolve_encoder(name), name=name)
         if adapter:
             encoder.model = merge_adapter(encoder.model, Path(adapter)).eval()
+        encoder.bf16 = precision == "bf16"
         if precision == "int8":
             import torch
 
