@@ -20,6 +20,13 @@ import pyarrow.parquet as pq
 from pipeline.errors import ChurnlensError
 
 
+def file_identity(path: str | Path) -> dict:
+    """What says a file is still the same one: its absolute path, size and modification time."""
+    path = Path(path)
+    stat = path.stat() if path.exists() else None
+    return {"path": str(path.resolve()), "size": stat and stat.st_size, "mtime": stat and stat.st_mtime_ns}
+
+
 class Checkpoints:
     def __init__(self, output: Path, fingerprint: dict) -> None:
         self.directory = output.with_name(output.name + ".parts")

@@ -18,3 +18,4 @@ STORE_ENV = "CHURNLENS_STORE"  # a store URL: postgresql://user@host/db, or a .d
 DEFAULT_STORE = DEFAULT_OUTPUT_DIR / "churnlens.duckdb"
 
 BATCH_SIZE = 256
+CHUNK_SIZE = 2000  # records per task of the Prefect flow (and per file in its work folder)

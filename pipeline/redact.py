@@ -66,10 +66,16 @@ def redact_all(texts: list[str], languages: list[str] | None = None) -> tuple[li
     return out, total
 
 
+def redact_rejects(rejects: list) -> list:
+    """Copies of ``Reject`` records with their raw values redacted (their language is unknown)."""
+    from dataclasses import replace
+
+    return [replace(r, raw=redact(r.raw)[0] if r.raw else r.raw) for r in rejects]
+
+
 def redact_batch(batch, languages: list[tuple[str, float]]):
     """A copy of an InputBatch with its texts and its rejects' raw values redacted."""
     from dataclasses import replace
 
     texts, _ = redact_all(batch.texts, [lang for lang, _ in languages])
-    rejects = [replace(r, raw=redact(r.raw)[0] if r.raw else r.raw) for r in batch.rejects]
-    return replace(batch, texts=texts, rejects=rejects)
+    return replace(batch, texts=texts, rejects=redact_rejects(batch.rejects))

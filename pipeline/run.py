@@ -7,8 +7,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.checkpoint import Checkpoints
-from pipeline.ingest import DEFAULT_BATCH_SIZE, read_records
+from pipeline.checkpoint import Checkpoints, file_identity
+from pipeline.ingest import DEFAULT_BATCH_SIZE, InputBatch, read_records
 from pipeline.redact import redact_batch
 from pipeline.records import REJECT_SCHEMA, TAGGED_SCHEMA, rejects_table
 from pipeline.summary import RunSummary
@@ -24,6 +24,36 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 def default_rejects_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}.rejects{output.suffix}")
+
+
+def tag_batch(batch: InputBatch, tagger, redact: bool = False) -> tuple[pa.Table, pa.Table]:
+    """The tagged records and the rejects of one batch (texts and raw values redacted first if asked)."""
+    languages = tagger.detect(batch.texts)
+    if redact:
+        batch = redact_batch(batch, languages)
+    tagged = tagger.tag(batch, languages) if len(batch) else TAGGED_SCHEMA.empty_table()
+    return tagged, rejects_table(batch.rejects)
+
+
+def write_parts(tagged_parts: list[Path], reject_parts: list[Path], output_path: Path, rejects_path: Path,
+                summary: RunSummary | None = None) -> None:
+    """Stream Parquet parts, one at a time, into the final outputs (any format ``open_sink`` writes).
+
+    Pass-through columns are unified over all parts; a part without one gets nulls. With ``summary``,
+    every part is also counted into it.
+    """
+    schema = pa.unify_schemas([TAGGED_SCHEMA, *(pq.read_schema(p) for p in tagged_parts)])
+    with open_sink(output_path, schema) as out, open_sink(rejects_path, REJECT_SCHEMA) as rej:
+        for part in tagged_parts:
+            table = conform(pq.read_table(part), schema)
+            out.write(table)
+            if summary is not None:
+                summary.add_tagged(table)
+        for part in reject_parts:
+            table = pq.read_table(part)
+            rej.write(table)
+            if summary is not None:
+                summary.add_reject_table(table)
 
 
 def classify_file(
@@ -48,10 +78,9 @@ def classify_file(
     """
     input_path, output_path = Path(input_path), Path(output_path)
     rejects_path = Path(rejects_path) if rejects_path else default_rejects_path(output_path)
-    stat = input_path.stat() if input_path.exists() else None
-    fingerprint = {"input": str(input_path.resolve()), "size": stat and stat.st_size, "mtime": stat and stat.st_mtime_ns,
-                   "text": text_column, "id": id_column, "encoding": encoding, "batch": batch_size, "redact": redact,
-                   "model": tagger.model_version, "taxonomy": tagger.taxonomy.version, "detector": tagger.detector,
+    fingerprint = {"input": file_identity(input_path), "text": text_column, "id": id_column, "encoding": encoding,
+                   "batch": batch_size, "redact": redact, "model": tagger.model_version,
+                   "taxonomy": tagger.taxonomy.version, "detector": tagger.detector,
                    "precision": tagger.precision, "evidence": tagger.with_evidence}
     summary = RunSummary()
     run_id = store.start_run("tag", str(input_path), tagger.model_version, tagger.taxonomy.version) if store else None
@@ -61,11 +90,7 @@ def classify_file(
                 tagged, rejects = checkpoints.load("tagged", index), checkpoints.load("rejects", index)
                 summary.resumed_batches += 1
             else:
-                languages = tagger.detect(batch.texts)
-                if redact:
-                    batch = redact_batch(batch, languages)
-                tagged = tagger.tag(batch, languages) if len(batch) else TAGGED_SCHEMA.empty_table()
-                rejects = rejects_table(batch.rejects)
+                tagged, rejects = tag_batch(batch, tagger, redact)
                 checkpoints.save(index, tagged, rejects)
             if store is not None:
                 store.save_tagged(tagged, run_id, source=input_path.name)
@@ -74,13 +99,7 @@ def classify_file(
             summary.add_reject_table(rejects)
             if on_batch:
                 on_batch(tagged.num_rows + rejects.num_rows)
-        tagged_parts = checkpoints.parts("tagged")
-        schema = pa.unify_schemas([TAGGED_SCHEMA, *(pq.read_schema(p) for p in tagged_parts)])
-        with open_sink(output_path, schema) as out, open_sink(rejects_path, REJECT_SCHEMA) as rej:
-            for part in tagged_parts:
-                out.write(conform(pq.read_table(part), schema))
-            for part in checkpoints.parts("rejects"):
-                rej.write(pq.read_table(part))
+        write_parts(checkpoints.parts("tagged"), checkpoints.parts("rejects"), output_path, rejects_path)
         checkpoints.clear()
     summary.outputs = {"tagged": str(output_path), "rejects": str(rejects_path)}
     if store is not None:

@@ -104,3 +104,25 @@ def make_stand_in_tagger(taxonomy, model_version: str = "test-1", seed: int = 0)
     with torch.no_grad():
         head[1].weight.mul_(8.0)
     return Tagger(taxonomy, ReasonClassifier(head, meta), hashed_embed)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect API server for the session; yields its URL (for Dask workers' PREFECT_API_URL)."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield PREFECT_API_URL.value()
+
+
+@pytest.fixture(scope="session")
+def stand_in_tagger(taxonomy):
+    """A Tagger on ``hashed_embed`` with an untrained head: deterministic within a process, loads instantly."""
+    from models.classifier import ClassifierMeta, ReasonClassifier, build_head
+    from pipeline.tagging import Tagger
+
+    labels = list(taxonomy.ids)
+    meta = ClassifierMeta(labels=labels, taxonomy_version=taxonomy.version, taxonomy_fingerprint=taxonomy.fingerprint(),
+                          encoder="hashed", embedding_dim=64, hidden_dim=0, thresholds={label: 0.5 for label in labels})
+    return Tagger(taxonomy, ReasonClassifier(build_head(64, 0, len(labels)), meta), hashed_embed)
