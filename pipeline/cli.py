@@ -108,18 +108,23 @@ def run(
     id_column: Optional[str] = typer.Option(None, "--id-column"),
     detector: str = typer.Option(DEFAULT_DETECTOR, "--detector"),
     fmt: str = typer.Option("parquet", "--format", help="Output format: parquet, csv (Excel-ready) or jsonl."),
+    chunk_size: int = typer.Option(2000, "--chunk-size", min=1, help="Records per flow task."),
+    dask_workers: Optional[int] = typer.Option(None, "--dask-workers", min=1, help="Run the chunks on a local Dask cluster of N processes."),
+    dask_address: Optional[str] = typer.Option(None, "--dask-address", help="Run the chunks on an existing Dask scheduler (tcp://host:8786)."),
+    redact: bool = typer.Option(False, "--redact", help="Replace e-mails, phones, cards and IBANs by placeholders."),
 ) -> None:
     """Run the main job as a Prefect flow in local mode (no server needed): tag INPUT into OUTPUT_DIR."""
     import os
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    from flows.tag_feedback import tag_feedback
+    from flows.tag_feedback import run_tag_feedback
 
     output_dir = output_dir.resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
-    summary = tag_feedback(str(input), str(output_dir / f"{input.stem}.tagged.{fmt}"),
-                           text_column=text_column, id_column=id_column, detector=detector)
+    summary = run_tag_feedback(str(input), str(output_dir / f"{input.stem}.tagged.{fmt}"),
+                               dask_address=dask_address, dask_workers=dask_workers, text_column=text_column,
+                               id_column=id_column, detector=detector, chunk_size=chunk_size, redact=redact)
     print_summary(summary)
 
 
