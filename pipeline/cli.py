@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.config import DEFAULT_DETECTOR, DEFAULT_LABELS, DEFAULT_MODEL_DIR, DEFAULT_OUTPUT_DIR, DEFAULT_SAMPLE
+from pipeline.config import (CHUNK_SIZE, DEFAULT_DETECTOR, DEFAULT_LABELS, DEFAULT_MODEL_DIR, DEFAULT_OUTPUT_DIR,
+                              DEFAULT_SAMPLE)
 from pipeline.errors import ChurnlensError
 
 app = typer.Typer(
@@ -108,12 +109,18 @@ def run(
     id_column: Optional[str] = typer.Option(None, "--id-column"),
     detector: str = typer.Option(DEFAULT_DETECTOR, "--detector"),
     fmt: str = typer.Option("parquet", "--format", help="Output format: parquet, csv (Excel-ready) or jsonl."),
-    chunk_size: int = typer.Option(2000, "--chunk-size", min=1, help="Records per flow task."),
+    chunk_size: int = typer.Option(CHUNK_SIZE, "--chunk-size", min=1, help="Records per flow task."),
+    encoding: Optional[str] = typer.Option(None, "--encoding", help="Input encoding (default: detected)."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, onnx-int8, onnx, int8 or bf16."),
+    labels: Path = LabelsOpt,
+    model_dir: Path = ModelOpt,
     dask_workers: Optional[int] = typer.Option(None, "--dask-workers", min=1, help="Run the chunks on a local Dask cluster of N processes."),
     dask_address: Optional[str] = typer.Option(None, "--dask-address", help="Run the chunks on an existing Dask scheduler (tcp://host:8786)."),
     redact: bool = typer.Option(False, "--redact", help="Replace e-mails, phones, cards and IBANs by placeholders."),
 ) -> None:
-    """Run the main job as a Prefect flow in local mode (no server needed): tag INPUT into OUTPUT_DIR."""
+    """Run the main job as a Prefect flow (chunked; locally or on Dask): tag INPUT into OUTPUT_DIR.
+
+    Without PREFECT_API_URL, Prefect runs embedded (no server needed)."""
     import os
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -124,7 +131,8 @@ def run(
     output_dir.mkdir(parents=True, exist_ok=True)
     summary = run_tag_feedback(str(input), str(output_dir / f"{input.stem}.tagged.{fmt}"),
                                dask_address=dask_address, dask_workers=dask_workers, text_column=text_column,
-                               id_column=id_column, detector=detector, chunk_size=chunk_size, redact=redact)
+                               id_column=id_column, detector=detector, chunk_size=chunk_size, redact=redact,
+                               encoding=encoding, precision=precision, model_dir=str(model_dir), labels=str(labels))
     print_summary(summary)
 
 
