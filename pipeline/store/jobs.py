@@ -9,8 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipeline.ingest import DEFAULT_BATCH_SIZE, InputBatch, read_records
-from pipeline.records import TAGGED_SCHEMA, rejects_table
-from pipeline.redact import redact_batch
+from pipeline.run import tag_batch
 from pipeline.store.results import ResultStore
 from pipeline.summary import RunSummary
 
@@ -30,11 +29,7 @@ def tag_into_store(input_path: str | Path, store: ResultStore, tagger, text_colu
     summary = RunSummary()
     try:
         for batch in read_records(input_path, text_column, id_column, encoding, batch_size):
-            languages = tagger.detect(batch.texts)
-            if redact:
-                batch = redact_batch(batch, languages)
-            tagged = tagger.tag(batch, languages) if len(batch) else TAGGED_SCHEMA.empty_table()
-            rejects = rejects_table(batch.rejects)
+            tagged, rejects = tag_batch(batch, tagger, redact)
             store.save_tagged(tagged, run_id, source=Path(input_path).name)
             store.save_rejects(rejects, run_id)
             summary.add_tagged(tagged)
