@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 from prefect import serve
+from prefect.settings import PREFECT_API_URL
 from prefect.deployments.runner import EntrypointType
 from prefect.schedules import Cron, Interval
 
 from flows.inbox import tag_inbox
 from pipeline.schedule import Schedule
+
+
+def prefect_api_url() -> str | None:
+    """The Prefect server this process talks to (environment or active Prefect profile), if any."""
+    return PREFECT_API_URL.value() or None
 
 
 def deployments(schedule: Schedule) -> list:

@@ -260,13 +260,6 @@ def inbox(
         raise typer.Exit(1)
 
 
-def prefect_api_url() -> str | None:
-    """The Prefect server this process talks to (environment or active Prefect profile), if any."""
-    from prefect.settings import PREFECT_API_URL
-
-    return PREFECT_API_URL.value() or None
-
-
 def serve(schedule_file: Path = typer.Argument(..., help="Schedule file (YAML): jobs with inbox, store, cron.")) -> None:
     """Register the scheduled jobs as Prefect deployments and run them until stopped (Ctrl-C).
 
@@ -281,6 +274,8 @@ def serve(schedule_file: Path = typer.Argument(..., help="Schedule file (YAML): 
         schedule = load_schedule(schedule_file)
     except USER_ERRORS as exc:
         fail(exc)
+    from flows.serve import prefect_api_url, serve_schedule
+
     url = prefect_api_url()
     if not url:
         fail(ValueError("no Prefect server configured, and schedules do not fire in Prefect's embedded mode. "
@@ -295,8 +290,6 @@ def serve(schedule_file: Path = typer.Argument(..., help="Schedule file (YAML): 
         when = f"cron '{job.cron}' ({job.timezone})" if job.cron else f"every {job.interval_seconds} s"
         out.print(f"[bold]{job.name}[/]: {job.inbox} → {job.store}, {when}")
     out.print(f"serving {len(schedule.jobs)} deployments on {url}; the UI shows their runs. Ctrl-C stops.")
-    from flows.serve import serve_schedule
-
     serve_schedule(schedule)
 
 
