@@ -6,7 +6,6 @@ either re-tags idempotently or just finishes the move.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import time
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from models.encoder.convert import sha256_of
 from pipeline.errors import ChurnlensError
 from pipeline.store.jobs import tag_into_store
 from pipeline.store.results import ResultStore
@@ -36,14 +36,6 @@ class InboxResult:
         return (f"{len(self.tagged_files)} files tagged ({self.read} records = {self.tagged} tagged + "
                 f"{self.rejected} rejected), {len(self.duplicate_files)} already seen, "
                 f"{len(self.failed_files)} refused")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def pending_files(inbox: Path, min_age_seconds: float = 5.0) -> list[Path]:
@@ -80,7 +72,7 @@ def process_inbox(inbox: str | Path, store: ResultStore, tagger, processed_dir: 
     failed = Path(failed_dir) if failed_dir else inbox / "failed"
     result = InboxResult()
     for path in pending_files(inbox, min_age_seconds):
-        sha = file_sha256(path)
+        sha = sha256_of(path)
         if store.file_ingested(sha):
             log.info("%s was tagged before (same content): moved aside without tagging", path.name)
             move_aside(path, processed)

@@ -53,10 +53,19 @@ class Database:
     def query(self, sql: str, params: Sequence = ()) -> list[tuple]: ...
     def query_arrow(self, sql: str, params: Sequence = ()) -> pa.Table: ...
     def _insert_arrow(self, table: str, rows: pa.Table, conflict: str) -> None: ...
-    def _begin(self) -> None: ...
-    def _commit(self) -> None: ...
-    def _rollback(self) -> None: ...
-    def close(self) -> None: ...
+
+    # -- shared by both engines (``self.con`` is a DuckDB or psycopg connection) ---------------
+    def _begin(self) -> None:
+        self.con.execute("BEGIN")
+
+    def _commit(self) -> None:
+        self.con.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        self.con.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self.con.close()
 
     # -- portable -----------------------------------------------------------------------------
     @contextmanager
@@ -137,18 +146,6 @@ class DuckDatabase(Database):
         finally:
             self.con.unregister("_churnlens_incoming")
 
-    def _begin(self) -> None:
-        self.con.execute("BEGIN TRANSACTION")
-
-    def _commit(self) -> None:
-        self.con.execute("COMMIT")
-
-    def _rollback(self) -> None:
-        self.con.execute("ROLLBACK")
-
-    def close(self) -> None:
-        self.con.close()
-
 
 class PostgresDatabase(Database):
     """A PostgreSQL server. Credentials come from the URL or, better, libpq's environment
@@ -193,18 +190,6 @@ class PostgresDatabase(Database):
                     copy.write_row(row)
             self.con.execute(f"INSERT INTO {quote_ident(table)} ({columns}) SELECT {columns} FROM {staging} {conflict}")
             self.con.execute(f"DROP TABLE {staging}")
-
-    def _begin(self) -> None:
-        self.con.execute("BEGIN")
-
-    def _commit(self) -> None:
-        self.con.execute("COMMIT")
-
-    def _rollback(self) -> None:
-        self.con.execute("ROLLBACK")
-
-    def close(self) -> None:
-        self.con.close()
 
 
 def connect(url: str | Path) -> Database:
