@@ -93,10 +93,11 @@ class TopLayers:
         mask = torch.zeros(hidden.shape[:2], dtype=torch.long)
         for row, n in enumerate(lengths):
             mask[row, :n] = 1
+        from transformers.masking_utils import create_bidirectional_mask
+
         bert = model.get_base_model() if hasattr(model, "get_base_model") else model
-        extended, _ = bert._create_attention_masks(  # the mask format this attention implementation expects
-            attention_mask=mask, encoder_attention_mask=None, embedding_output=hidden,
-            encoder_hidden_states=None, past_key_values=None)
+        # the mask in the format this model's attention implementation expects (what BertModel.forward builds)
+        extended = create_bidirectional_mask(config=bert.config, inputs_embeds=hidden, attention_mask=mask)
         for layer in bert.encoder.layer[self.split :]:
             output = layer(hidden, attention_mask=extended)
             hidden = output[0] if isinstance(output, tuple) else output

@@ -37,13 +37,16 @@ class PrototypeScorer:
 
     def scores_for_texts(self, texts: list[str]) -> np.ndarray:
         """Probability per prototype label, shape ``(len(texts), n_prototype_labels)``."""
-        x = self.embed(texts)
+        return self.scores_for_embeddings(self.embed(texts))
+
+    def scores_for_embeddings(self, x: np.ndarray) -> np.ndarray:
+        """The same for texts already embedded by the base encoder, ``x`` of shape ``(n, dim)``."""
         columns = []
         for label in self.labels:
             others = [v for other, v in self._positives.items() if other != label]
             background = np.vstack([self._background, *others]) if others or len(self._background) else self._background
             columns.append(margins(x, self._positives[label], background))
-        m = np.stack(columns, axis=1) if columns else np.zeros((len(texts), 0), np.float32)
+        m = np.stack(columns, axis=1) if columns else np.zeros((len(x), 0), np.float32)
         return 1.0 / (1.0 + np.exp(-(self.slope * m + self.intercept)))
 
 

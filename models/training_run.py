@@ -69,7 +69,7 @@ def run_training(data_dir, output_dir, labels_path, encoder_name: str, method: s
         thresholds={label: 0.5 for label in labels}, training_data_sha256=data_hash(train + validation),
     )
     classifier = ReasonClassifier(head.eval(), meta, adapter)
-    calibrate(classifier, taxonomy, encoder.embed, validation)
+    calibrate(classifier, taxonomy, encoder, validation)
     meta.prototype_background = [e.text for e in splits["train"] if not e.labels][:PROTOTYPE_BACKGROUND]
     base = _fresh_encoder(encoder_name) if adapter else encoder  # new labels are scored in the base space
     meta.prototype_calibration, meta.prototype_threshold = fit_prototype_calibration(
@@ -82,20 +82,20 @@ def run_training(data_dir, output_dir, labels_path, encoder_name: str, method: s
     meta.model_version = f"{taxonomy.version}-{method}-{hashlib.sha256(weights).hexdigest()[:10]}"
     meta.metrics = {"method": method, "hyperparameters": hyper, "train_texts": len(train),
                     "validation_texts": len(validation), "training_seconds": round(time.perf_counter() - started)}
-    report = evaluate_and_save(classifier, taxonomy, encoder.embed, corpus, splits, output_dir, write_card)
+    report = evaluate_and_save(classifier, taxonomy, encoder, corpus, splits, output_dir, write_card)
     log.info("trained %s in %.0f s", meta.model_version, time.perf_counter() - started)
     return {"macro_f1": report["all"]["macro"]["f1"], "report": report, "model_version": meta.model_version}
 
 
-def calibrate(classifier, taxonomy, embed, validation: list[Example]) -> None:
+def calibrate(classifier, taxonomy, encoder, validation: list[Example]) -> None:
     """Platt scaling and thresholds from validation scores made exactly as at inference
-    (long texts: maximum over sentence windows)."""
+    (long texts: maximum over sentence windows, pooled from the same pass)."""
     from pipeline.tagging import Tagger
 
     labels = classifier.labels
     y_val = label_matrix(validation, labels)
     classifier.meta.calibration = {}
-    scorer = Tagger(taxonomy, classifier, embed, evidence=False)
+    scorer = Tagger(taxonomy, classifier, encoder.embed, evidence=False, embed_spans=encoder.embed_spans)
     raw = np.clip(scorer.predict([e.text for e in validation], [e.lang or "xx" for e in validation]).scores,
                   1e-6, 1 - 1e-6)
     logits = np.log(raw / (1 - raw))
@@ -105,13 +105,13 @@ def calibrate(classifier, taxonomy, embed, validation: list[Example]) -> None:
     classifier.meta.thresholds = half_best_f1_thresholds(calibrated, y_val, labels)
 
 
-def evaluate_and_save(classifier, taxonomy, embed, corpus, splits, output_dir, write_card: bool = True) -> dict:
+def evaluate_and_save(classifier, taxonomy, encoder, corpus, splits, output_dir, write_card: bool = True) -> dict:
     """Score the test split with the finished classifier, record metrics, save it and its model card."""
     from pipeline.evaluate import evaluate_predictions, report_as_dict
     from pipeline.tagging import Tagger
 
     test = splits["test"]
-    predictions = Tagger(taxonomy, classifier, embed, evidence=False).predict(
+    predictions = Tagger(taxonomy, classifier, encoder.embed, evidence=False, embed_spans=encoder.embed_spans).predict(
         [e.text for e in test], [e.lang or "xx" for e in test])
     report = report_as_dict(evaluate_predictions([set(e.labels) for e in test], [set(p) for p in predictions.labels],
                                                  [e.lang for e in test], classifier.labels))
@@ -134,12 +134,12 @@ def recalibrate(model_dir, labels_path, data_dir) -> dict:
     taxonomy = load_taxonomy(labels_path)
     classifier = ReasonClassifier.load(model_dir)
     classifier.check_compatible(taxonomy)
-    embed = load_encoder(classifier.meta.encoder, adapter=classifier.adapter_path).embed
+    encoder = load_encoder(classifier.meta.encoder, adapter=classifier.adapter_path)
     corpus = load_raw_corpus(Path(data_dir))
     bundled = Path(data_dir).resolve() == (SPLITS_DIR.parent / "raw").resolve()
     splits = split_corpus(corpus, frozen_assignment() if bundled else None)
-    calibrate(classifier, taxonomy, embed, splits["validation"])
-    return evaluate_and_save(classifier, taxonomy, embed, corpus, splits, model_dir)
+    calibrate(classifier, taxonomy, encoder, splits["validation"])
+    return evaluate_and_save(classifier, taxonomy, encoder, corpus, splits, model_dir)
 
 
 def reliability(scores: np.ndarray, y: np.ndarray, bins: int = 10) -> dict:

@@ -60,6 +60,16 @@ def test_reason_in_the_last_paragraph_is_found(tagger):
     assert "price has now gone up" in sentence and story[start:end] == sentence
 
 
+def test_reason_past_the_encoder_token_limit_is_found(tagger):
+    story = ("We have had the contract for years. The installer was polite, the router sat in the hallway and "
+             "the children streamed their films without trouble. Nothing much to report about any of it. ") * 14
+    story += "But the monthly price has now gone up for the third time this year, so I am cancelling."
+    assert len(tagger.embed.__self__.tokenizer(story)["input_ids"]) > 512
+    predictions = tagger.predict([story], ["en"])
+    assert "price" in predictions.labels[0]
+    assert "price has now gone up" in predictions.evidence[0]["price"][2]
+
+
 def test_evidence_points_at_the_supporting_sentence(tagger):
     text = ("Bonjour, je vous écris au sujet de mon contrat. Le technicien devait venir mardi et n'est jamais venu. "
             "Par ailleurs, votre application plante à chaque ouverture.")

@@ -89,6 +89,9 @@ def test_same_interface_as_encoder(onnx_int8):
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert onnx_int8.name == DEFAULT_ENCODER and onnx_int8.prefix == "query: "
     assert onnx_int8.embed([]).shape == (0, 384)
+    whole, (spans,) = onnx_int8.embed_spans(texts[:1], [[(0, 9), (0, len(texts[0]))]])  # the tagger's one-pass path
+    np.testing.assert_allclose(whole, onnx_int8.embed(texts[:1]), atol=1e-5)
+    np.testing.assert_allclose(spans[1], whole[0], atol=1e-5)
 
 
 @pytest.mark.slow

@@ -86,6 +86,21 @@ class Encoder:
                 out[idx] = self.forward(self.tokenize([texts[i] for i in idx])).float().numpy()
         return out
 
+    def hidden_states(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Last-layer token states ``(b, L, dim)`` for a tokenised batch (inference only)."""
+        import torch
+
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            hidden = self.model(input_ids=torch.from_numpy(input_ids),
+                                attention_mask=torch.from_numpy(attention_mask)).last_hidden_state
+            return hidden.float().numpy()
+
+    def embed_spans(self, texts: list[str], spans) -> "SpanEmbeddings":  # noqa: F821
+        """Text and span embeddings from one pass (see ``models.encoder.spans``)."""
+        from models.encoder.spans import embed_with_spans
+
+        return embed_with_spans(self, texts, spans)
+
 
 _LOADED: dict[tuple[str, str | None, str], Encoder] = {}
 

@@ -32,7 +32,7 @@ from models.encoder.load import E5_PREFIX, Encoder, cache_dir, merge_adapter, re
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMAT = 1  # bump when the export or quantisation recipe changes: old exports are then ignored
+EXPORT_FORMAT = 2  # bump when the export or quantisation recipe changes: old exports are then ignored
 FP32_FILE, INT8_FILE, META_FILE = "model.onnx", "model.int8.onnx", "onnx_export.json"
 INPUTS, OUTPUT = ("input_ids", "attention_mask"), "last_hidden_state"
 OPSET = 23  # the first opset with a native Attention op: ORT runs it fused, ~1.5x faster than opset 20's decomposition
@@ -75,7 +75,7 @@ def adapter_fingerprint(adapter: str | Path | None) -> dict | None:
 
 def export_key(name: str, adapter: str | Path | None = None, resolved: str | Path | None = None) -> str:
     """Directory name of the export for ``name`` + ``adapter``: a readable slug plus a content hash."""
-    identity = {"format": EXPORT_FORMAT, "encoder": name,
+    identity = {"format": EXPORT_FORMAT, "encoder": name, "int8_weights": int8_weight_type(),
                 "base": _base_fingerprint(resolved if resolved is not None else resolve_encoder(name)),
                 "adapter": adapter_fingerprint(adapter)}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
@@ -141,8 +141,22 @@ def fp32_matmuls_to_keep(path: Path) -> list[str]:
             and getattr(producer.get(node.input[0]), "op_type", None) in KEEP_FP32_AFTER]
 
 
+def int8_weight_type() -> str:
+    """``"int8"`` where the CPU has VNNI (u8 x s8 products in 32 bits), else ``"uint8"``.
+
+    Without VNNI, x86 multiplies u8 activations by s8 weights with ``vpmaddubsw``, whose 16-bit
+    sums saturate: measured on an AVX2-only EPYC, 200 test texts, cosine to fp32 mean 0.990 and
+    worst 0.862 with s8 weights, 0.997 and 0.954 with u8 weights (~8 % slower).
+    """
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:  # not Linux: the safe choice
+        return "uint8"
+    return "int8" if re.search(r"\b(avx512_vnni|avx_vnni|amx_int8)\b", flags) else "uint8"
+
+
 def quantize_int8(source: Path, target: Path, keep_fp32: list[str]) -> None:
-    """Dynamic int8 quantisation: per-channel int8 weights, activations quantised per batch at run time."""
+    """Dynamic int8 quantisation: per-channel 8-bit weights, activations quantised per batch at run time."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     root_log = logging.getLogger()  # the quantiser logs per-node chatter and a pre-processing hint on the root logger
@@ -150,7 +164,8 @@ def quantize_int8(source: Path, target: Path, keep_fp32: list[str]) -> None:
     root_log.addFilter(quiet)
     try:
         quantize_dynamic(source, target, op_types_to_quantize=["MatMul", "Gather"], per_channel=True,
-                         weight_type=QuantType.QInt8, nodes_to_exclude=keep_fp32,
+                         weight_type=QuantType.QInt8 if int8_weight_type() == "int8" else QuantType.QUInt8,
+                         nodes_to_exclude=keep_fp32,
                          extra_options={"MatMulConstBOnly": True})
     finally:
         root_log.removeFilter(quiet)
@@ -192,7 +207,7 @@ def ensure_export(name: str, adapter: str | Path | None = None, root: Path | Non
                 "adapter": str(adapter) if adapter else None, "adapter_fingerprint": adapter_fingerprint(adapter),
                 "hidden_size": int(encoder.model.config.hidden_size), "prefix": encoder.prefix,
                 "max_length": encoder.max_length, "exporter": f"torch.onnx.export(dynamo=True, opset_version={OPSET})",
-                "quantization": {"weights": "int8 per-channel", "activations": "dynamic uint8 per tensor",
+                "quantization": {"weights": f"{int8_weight_type()} per-channel", "activations": "dynamic uint8 per tensor",
                                  "kept_fp32": keep_fp32},
                 "export_seconds": round(exported - started, 1), "quantize_seconds": round(quantized - exported, 1),
                 "versions": _versions()}
@@ -278,6 +293,16 @@ class OnnxEncoder:
             idx = order[start : start + batch_size]
             out[idx] = self.forward(self.tokenize([texts[i] for i in idx]))
         return out
+
+    def hidden_states(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Last-layer token states ``(b, L, dim)`` for a tokenised batch."""
+        return self.session.run([OUTPUT], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
+
+    def embed_spans(self, texts: list[str], spans):
+        """Text and span embeddings from one pass (see ``models.encoder.spans``)."""
+        from models.encoder.spans import embed_with_spans
+
+        return embed_with_spans(self, texts, spans)
 
 
 def load_onnx_encoder(name: str, adapter: str | Path | None = None, quantized: bool = True,
