@@ -20,7 +20,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline import chunks
 from pipeline.checkpoint import Checkpoints
-from pipeline.config import CHUNK_SIZE, DEFAULT_DETECTOR, DEFAULT_LABELS, DEFAULT_MODEL_DIR
+from pipeline.config import CHUNK_SIZE, DEFAULT_DETECTOR, DEFAULT_EVIDENCE, DEFAULT_LABELS, DEFAULT_MODEL_DIR
 from pipeline.errors import ChurnlensError
 from pipeline.run import default_rejects_path
 
@@ -37,7 +37,7 @@ IO_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10], "retry_condition_fn"
 
 
 @lru_cache(maxsize=4)
-def _tagger(model_dir: str, labels: str, detector: str, precision: str):
+def _tagger(model_dir: str, labels: str, detector: str, precision: str, evidence: str = DEFAULT_EVIDENCE):
     """One Tagger per process and setting; ``$CHURNLENS_TORCH_THREADS`` caps torch's threads in this process."""
     from pipeline.tagging import Tagger
 
@@ -45,7 +45,7 @@ def _tagger(model_dir: str, labels: str, detector: str, precision: str):
         import torch
 
         torch.set_num_threads(int(os.environ[TORCH_THREADS_ENV]))
-    return Tagger.load(model_dir, labels, detector, precision=precision)
+    return Tagger.load(model_dir, labels, detector, precision=precision, evidence=evidence)
 
 
 @task(**IO_RETRIES)
@@ -56,8 +56,8 @@ def split(input_path: str, work_dir: str, text_column: str | None, id_column: st
 
 @task
 def tag_chunk(chunk_path: str, out_path: str, model_dir: str, labels: str, detector: str, precision: str,
-              redact: bool) -> dict[str, int]:
-    return chunks.tag_chunk(chunk_path, out_path, _tagger(model_dir, labels, detector, precision), redact)
+              redact: bool, evidence: str = DEFAULT_EVIDENCE) -> dict[str, int]:
+    return chunks.tag_chunk(chunk_path, out_path, _tagger(model_dir, labels, detector, precision, evidence), redact)
 
 
 @task(**IO_RETRIES)
@@ -75,7 +75,7 @@ def tag_feedback(input_path: str, output_path: str, rejects_path: str | None = N
                  text_column: str | None = None, id_column: str | None = None, encoding: str | None = None,
                  detector: str = DEFAULT_DETECTOR, model_dir: str = str(DEFAULT_MODEL_DIR),
                  labels: str = str(DEFAULT_LABELS), chunk_size: int = CHUNK_SIZE, redact: bool = False,
-                 precision: str = "fp32"):
+                 precision: str = "fp32", evidence: str = DEFAULT_EVIDENCE):
     """Tag a feedback file in chunks of ``chunk_size`` records; writes tagged records and rejects.
 
     The final state's message gives the counts. A chunk whose tagging fails goes to the rejects as
@@ -88,11 +88,11 @@ def tag_feedback(input_path: str, output_path: str, rejects_path: str | None = N
     model_dir, labels = str(Path(model_dir).resolve()), str(Path(labels).resolve())
     fingerprint = chunks.work_fingerprint(input_path, model_dir, labels, text=text_column, id=id_column,
                                           encoding=encoding, chunk_size=chunk_size, redact=redact,
-                                          detector=detector, precision=precision)
+                                          detector=detector, precision=precision, evidence=evidence)
     with Checkpoints(output, fingerprint) as work:
         plan = split(input_path, str(work.directory), text_column, id_column, encoding, chunk_size, redact)
         futures = tag_chunk.map(plan.chunks, plan.tagged_parts, unmapped(model_dir), unmapped(labels),
-                                unmapped(detector), unmapped(precision), unmapped(redact))
+                                unmapped(detector), unmapped(precision), unmapped(redact), unmapped(evidence))
         tagged_parts, failed_parts, resumed = _collect(plan, futures, redact)
         summary = merge(tagged_parts, [plan.rejects, *failed_parts], str(output), rejects_path)
         work.clear()

@@ -81,7 +81,8 @@ def classify_file(
     fingerprint = {"input": file_identity(input_path), "text": text_column, "id": id_column, "encoding": encoding,
                    "batch": batch_size, "redact": redact, "model": tagger.model_version,
                    "taxonomy": tagger.taxonomy.version, "detector": tagger.detector,
-                   "precision": tagger.precision, "evidence": tagger.with_evidence}
+                   "precision": tagger.precision, "evidence": tagger.with_evidence,
+                   "evidence_candidates": tagger.evidence_candidates}
     summary = RunSummary()
     run_id = store.start_run("tag", str(input_path), tagger.model_version, tagger.taxonomy.version) if store else None
     with Checkpoints(output_path, fingerprint) as checkpoints:

@@ -11,7 +11,8 @@ import pyarrow as pa
 
 from models.classifier import assign_labels
 from models.encoder.spans import SpanEmbed
-from pipeline.config import DEFAULT_DETECTOR, DEFAULT_LABELS, DEFAULT_MODEL_DIR, LANGUAGES
+from pipeline.config import (DEFAULT_DETECTOR, DEFAULT_EVIDENCE, DEFAULT_LABELS, DEFAULT_MODEL_DIR, EVIDENCE_MODES,
+                             LANGUAGES)
 from pipeline.ingest import InputBatch
 from pipeline.langid import detect_languages
 from pipeline.records import build_tagged_table
@@ -20,7 +21,6 @@ from pipeline.taxonomy import Taxonomy, load_taxonomy
 
 LONG_TEXT_CHARS = 500
 WINDOW_CHARS = 200  # in-context windows: smaller ones let one buried sentence weigh more (see MODEL_CARD)
-EVIDENCE_CANDIDATES = 3  # in-context best sentences per label that are re-read alone to pick the evidence
 
 Evidence = dict[str, tuple[int, int, str]]
 
@@ -47,7 +47,8 @@ class Tagger:
                  detector: str = DEFAULT_DETECTOR, languages: tuple[str, ...] = LANGUAGES,
                  evidence: bool = True, base_embed: Callable[[list[str]], np.ndarray] | None = None,
                  precision: str = "fp32", embed_spans: SpanEmbed | None = None,
-                 base_embed_spans: SpanEmbed | None = None, evidence_candidates: int = EVIDENCE_CANDIDATES) -> None:
+                 base_embed_spans: SpanEmbed | None = None,
+                 evidence_candidates: int = EVIDENCE_MODES[DEFAULT_EVIDENCE]) -> None:
         """``embed_spans``: text and span embeddings from one pass (an encoder's ``embed_spans``; by
         default each span is encoded on its own); ``base_embed``/``base_embed_spans``: the encoder without
         fine-tuning, used only to score labels added after training; ``precision``: how ``embed`` runs
@@ -73,9 +74,16 @@ class Tagger:
 
     @classmethod
     def load(cls, model_dir: str | Path = DEFAULT_MODEL_DIR, labels: str | Path = DEFAULT_LABELS,
-             detector: str = DEFAULT_DETECTOR, encoder: str | None = None, evidence: bool = True,
+             detector: str = DEFAULT_DETECTOR, encoder: str | None = None, evidence: bool | str = True,
              precision: str = "fp32") -> "Tagger":
-        """Load the classifier in ``model_dir`` and the encoder it was trained on (``precision``: see ``models.encoder.load.PRECISIONS``)."""
+        """Load the classifier in ``model_dir`` and the encoder it was trained on.
+
+        ``evidence``: a mode of ``pipeline.config.EVIDENCE_MODES`` ("checked", "fast", "off"), or a bool
+        for the default mode / none; ``precision``: see ``models.encoder.load.PRECISIONS``.
+        """
+        mode = (DEFAULT_EVIDENCE if evidence else "off") if isinstance(evidence, bool) else evidence
+        if mode not in EVIDENCE_MODES:
+            raise ValueError(f"unknown evidence mode {mode!r}; choose one of {', '.join(EVIDENCE_MODES)}")
         from models.classifier import ReasonClassifier
         from models.encoder import load_encoder
 
@@ -85,9 +93,9 @@ class Tagger:
         encoder = load_encoder(classifier.meta.encoder, adapter=classifier.adapter_path, precision=precision)
         needs_base = classifier.adapter_path is not None and set(taxonomy.ids) - set(classifier.labels)
         base = load_encoder(classifier.meta.encoder) if needs_base else None
-        return cls(taxonomy, classifier, encoder.embed, detector, evidence=evidence,
+        return cls(taxonomy, classifier, encoder.embed, detector, evidence=mode != "off",
                    base_embed=base.embed if base else None, precision=precision, embed_spans=encoder.embed_spans,
-                   base_embed_spans=base.embed_spans if base else None)
+                   base_embed_spans=base.embed_spans if base else None, evidence_candidates=EVIDENCE_MODES[mode])
 
     @property
     def model_version(self) -> str:

@@ -85,6 +85,21 @@ def test_evidence_points_at_the_supporting_sentence(tagger):
     assert "broken_promise" in evidence or "quality" in evidence
 
 
+def test_evidence_modes_change_only_the_evidence(tagger):
+    from pipeline.sentences import sentence_spans
+    from pipeline.tagging import Tagger
+
+    text = ("J'ai payé 89 € de plus ce mois-ci sans explication. Le technicien devait venir mardi et n'est jamais "
+            "venu. Par ailleurs, votre application plante à chaque ouverture. Bref, je pars.")
+    checked = tagger.predict([text], ["fr"])
+    fast = Tagger.load(evidence="fast").predict([text], ["fr"])
+    off = Tagger.load(evidence="off").predict([text], ["fr"])
+    assert fast.labels == checked.labels == off.labels and checked.labels[0]
+    sentences = set(sentence_spans(text, "fr"))
+    assert set(fast.evidence[0]) == set(checked.labels[0]) and off.evidence == [{}]
+    assert all((start, end) in sentences for start, end, _ in fast.evidence[0].values())
+
+
 def test_cli_classify_and_evaluate(tagger, feedback_csv, tmp_path):
     runner = CliRunner()
     out = tmp_path / "tagged.csv"
