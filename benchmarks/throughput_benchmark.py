@@ -29,6 +29,34 @@ def texts_for(n: int) -> list[str]:
     return [pool[i % len(pool)] + ("" if i < len(pool) else f" (#{i})") for i in range(n)]
 
 
+def naive_pipeline_rate(encoder, classifier, texts: list[str]) -> float:
+    """Texts/s of what a user would write first: a transformers pipeline called once per record."""
+    import numpy as np
+    from transformers import pipeline
+
+    extract = pipeline("feature-extraction", model=encoder.model, tokenizer=encoder.tokenizer, device="cpu")
+    extract("query: warm up")
+    start = time.perf_counter()
+    for text in texts:
+        states = np.asarray(extract("query: " + text, truncation=True, max_length=512)[0])
+        pooled = states.mean(axis=0)
+        classifier.scores((pooled / np.linalg.norm(pooled))[None])
+    return len(texts) / (time.perf_counter() - start)
+
+
+def naive_padded_rate(encoder, classifier, texts: list[str]) -> float:
+    """Texts/s of a per-record loop that pads every text to 512 tokens (a common tutorial default)."""
+    import torch
+
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for text in texts:
+            batch = encoder.tokenizer(["query: " + text], padding="max_length", truncation=True, max_length=512,
+                                      return_tensors="pt")
+            classifier.scores(encoder.forward(batch).numpy())
+    return len(texts) / (time.perf_counter() - start)
+
+
 def main(n: int = 500, precisions: tuple[str, ...] = ("fp32", "onnx-int8")) -> None:
     import torch
 
@@ -71,17 +99,12 @@ def main(n: int = 500, precisions: tuple[str, ...] = ("fp32", "onnx-int8")) -> N
 
     encoder = load_encoder(tagger.classifier.meta.encoder, adapter=tagger.classifier.adapter_path)
     naive_n = min(n, 150)
-    for padding, what in (("do_not_pad", "one text per forward pass, as a transformers pipeline runs it"),
-                          ("max_length", "the same, padded to 512 tokens as many tutorials do")):
-        start = time.perf_counter()
-        with torch.inference_mode():
-            for text in texts[:naive_n]:
-                batch = encoder.tokenizer(["query: " + text], padding=padding, truncation=True, max_length=512,
-                                          return_tensors="pt")
-                tagger.classifier.scores(encoder.forward(batch).numpy())
-        naive = naive_n / (time.perf_counter() - start)
-        rows.append((f"fp32: naive per-record loop, {what} ({naive_n} texts)", naive, fp32_raw))
-        naive_rates[padding] = naive
+    naive_rates["pipeline"] = naive_pipeline_rate(encoder, tagger.classifier, texts[:naive_n])
+    rows.append((f"fp32: naive loop, transformers pipeline('feature-extraction') per record ({naive_n} texts)",
+                 naive_rates["pipeline"], fp32_raw))
+    naive_rates["padded"] = naive_padded_rate(encoder, tagger.classifier, texts[:naive_n])
+    rows.append((f"fp32: naive loop, per record padded to 512 tokens as many tutorials do ({naive_n} texts)",
+                 naive_rates["padded"], fp32_raw))
 
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pipeline.cli", "--help"], capture_output=True, check=True, cwd=ROOT)
@@ -102,8 +125,8 @@ def main(n: int = 500, precisions: tuple[str, ...] = ("fp32", "onnx-int8")) -> N
         table.add_row(name, f"{rate:.1f}", f"{rate / raw:.2f}")
     Console(width=140).print(table)
     for name, e2e in best_e2e.items():
-        print(f"{name} end to end vs the naive loop: {e2e / naive_rates['do_not_pad']:.1f}× (unpadded), "
-              f"{e2e / naive_rates['max_length']:.1f}× (padded to 512)")
+        print(f"{name} end to end vs the naive loop: {e2e / naive_rates['pipeline']:.1f}× (transformers pipeline), "
+              f"{e2e / naive_rates['padded']:.1f}× (padded to 512)")
     print(f"cold start: `churnlens --help` {cold_help:.2f} s; `churnlens classify` of one record, "
           f"from process start to file written: {first_record:.1f} s")
 

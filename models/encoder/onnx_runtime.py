@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from models.encoder.load import E5_PREFIX, Encoder, cache_dir, merge_adapter, resolve_encoder
+from models.encoder.spans import Span, SpanEmbeddings, embed_with_spans
 
 log = logging.getLogger(__name__)
 
@@ -298,10 +299,8 @@ class OnnxEncoder:
         """Last-layer token states ``(b, L, dim)`` for a tokenised batch."""
         return self.session.run([OUTPUT], {"input_ids": input_ids, "attention_mask": attention_mask})[0]
 
-    def embed_spans(self, texts: list[str], spans):
+    def embed_spans(self, texts: list[str], spans: list[list[Span]]) -> SpanEmbeddings:
         """Text and span embeddings from one pass (see ``models.encoder.spans``)."""
-        from models.encoder.spans import embed_with_spans
-
         return embed_with_spans(self, texts, spans)
 
 
