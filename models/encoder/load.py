@@ -78,15 +78,7 @@ class Encoder:
 
     def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Embed texts in length-sorted batches; returns float32 ``(len(texts), dim)``."""
-        import torch
-
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                out[idx] = self.forward(self.tokenize([texts[i] for i in idx])).float().numpy()
-        return out
+        return embed_with_spans(self, texts, [()] * len(texts), batch_size)[0]
 
     def hidden_states(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """Last-layer token states ``(b, L, dim)`` for a tokenised batch (inference only)."""

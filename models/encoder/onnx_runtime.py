@@ -274,26 +274,9 @@ class OnnxEncoder:
     def dim(self) -> int:
         return int(self.session.get_outputs()[0].shape[-1])
 
-    def tokenize(self, texts: list[str]) -> dict[str, np.ndarray]:
-        batch = self.tokenizer([self.prefix + t for t in texts], padding=True, truncation=True,
-                               max_length=self.max_length, return_tensors="np")
-        return {key: batch[key].astype(np.int64) for key in INPUTS}
-
-    def forward(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        """Pooled, normalised embeddings for a tokenised batch."""
-        hidden = self.session.run([OUTPUT], batch)[0]
-        mask = batch["attention_mask"][..., None].astype(np.float32)
-        pooled = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
-        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-
     def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Embed texts in length-sorted batches; returns float32 ``(len(texts), dim)``."""
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            out[idx] = self.forward(self.tokenize([texts[i] for i in idx]))
-        return out
+        return embed_with_spans(self, texts, [()] * len(texts), batch_size)[0]
 
     def hidden_states(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """Last-layer token states ``(b, L, dim)`` for a tokenised batch."""
