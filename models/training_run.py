@@ -87,17 +87,22 @@ def run_training(data_dir, output_dir, labels_path, encoder_name: str, method: s
     return {"macro_f1": report["all"]["macro"]["f1"], "report": report, "model_version": meta.model_version}
 
 
+def _scorer(classifier, taxonomy, encoder):
+    """A Tagger without evidence that scores exactly as inference does (one pass, pooled windows)."""
+    from pipeline.tagging import Tagger
+
+    return Tagger(taxonomy, classifier, encoder.embed, evidence=False, embed_spans=encoder.embed_spans)
+
+
 def calibrate(classifier, taxonomy, encoder, validation: list[Example]) -> None:
     """Platt scaling and thresholds from validation scores made exactly as at inference
     (long texts: maximum over sentence windows, pooled from the same pass)."""
-    from pipeline.tagging import Tagger
-
     labels = classifier.labels
     y_val = label_matrix(validation, labels)
     classifier.meta.calibration = {}
-    scorer = Tagger(taxonomy, classifier, encoder.embed, evidence=False, embed_spans=encoder.embed_spans)
-    raw = np.clip(scorer.predict([e.text for e in validation], [e.lang or "xx" for e in validation]).scores,
-                  1e-6, 1 - 1e-6)
+    scores = _scorer(classifier, taxonomy, encoder).predict(
+        [e.text for e in validation], [e.lang or "xx" for e in validation]).scores
+    raw = np.clip(scores, 1e-6, 1 - 1e-6)
     logits = np.log(raw / (1 - raw))
     classifier.meta.calibration = fit_platt(logits, y_val, labels)
     platt = np.array([classifier.meta.calibration[label] for label in labels])
@@ -108,10 +113,9 @@ def calibrate(classifier, taxonomy, encoder, validation: list[Example]) -> None:
 def evaluate_and_save(classifier, taxonomy, encoder, corpus, splits, output_dir, write_card: bool = True) -> dict:
     """Score the test split with the finished classifier, record metrics, save it and its model card."""
     from pipeline.evaluate import evaluate_predictions, report_as_dict
-    from pipeline.tagging import Tagger
 
     test = splits["test"]
-    predictions = Tagger(taxonomy, classifier, encoder.embed, evidence=False, embed_spans=encoder.embed_spans).predict(
+    predictions = _scorer(classifier, taxonomy, encoder).predict(
         [e.text for e in test], [e.lang or "xx" for e in test])
     report = report_as_dict(evaluate_predictions([set(e.labels) for e in test], [set(p) for p in predictions.labels],
                                                  [e.lang for e in test], classifier.labels))

@@ -24,6 +24,7 @@ import tempfile
 import time
 import warnings
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -142,6 +143,7 @@ def fp32_matmuls_to_keep(path: Path) -> list[str]:
             and getattr(producer.get(node.input[0]), "op_type", None) in KEEP_FP32_AFTER]
 
 
+@lru_cache(maxsize=1)
 def int8_weight_type() -> str:
     """``"int8"`` where the CPU has VNNI (u8 x s8 products in 32 bits), else ``"uint8"``.
 
