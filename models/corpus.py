@@ -39,10 +39,23 @@ def read_examples(path: str | Path) -> list[Example]:
 
 
 def load_raw_corpus(raw_dir: Path = RAW_DIR) -> list[Example]:
-    """All hand-written examples, every language, in a stable order."""
+    """All hand-written examples, every language, in a stable order; a text written twice counts once.
+
+    Raises ValueError when the same text carries different labels in two places.
+    """
     examples: list[Example] = []
+    seen: dict[str, tuple[tuple[str, ...], Path]] = {}
     for path in sorted(Path(raw_dir).glob("*.jsonl")):
-        examples.extend(read_examples(path))
+        for example in read_examples(path):
+            key = example.text.strip()
+            if key in seen:
+                labels, first = seen[key]
+                if set(labels) != set(example.labels):
+                    raise ValueError(f"{example.text!r} is labelled {sorted(labels)} in {first.name} but "
+                                     f"{sorted(example.labels)} in {path.name}; make the two agree or delete one")
+                continue
+            seen[key] = (example.labels, path)
+            examples.append(example)
     return examples
 
 

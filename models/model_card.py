@@ -43,6 +43,11 @@ def write_model_card(directory: Path, classifier, corpus, splits, test_scores: n
     test = metrics["test"]
     reliability_plot(test_scores, y_test, directory / "reliability.png")
     langs = Counter(e.lang for e in corpus)
+    test_langs = Counter(e.lang for e in splits["test"])
+    small = sorted((lang for lang in test_langs if test_langs[lang] < 50), key=str)
+    noisy = (f"- {', '.join(small)} have {min(test_langs[lang] for lang in small)}–"
+             f"{max(test_langs[lang] for lang in small)} test texts each: their per-language figures are noisy.\n"
+             if small else "")
     label_counts = Counter(label for e in corpus for label in e.labels)
     per_label = [[label] + [f"{test['all'][label][k]:.3f}" for k in ("precision", "recall", "f1")]
                  + [str(test["all"][label]["support"])] for label in meta.labels]
@@ -102,8 +107,7 @@ Bins (mean score, observed frequency, count): {metrics['reliability']['bins']}.
 ## Known weaknesses
 - The corpus is hand-written (by language-model helpers following `shared/design/taxonomy.md`), not
   real customer data; real reviews are longer and noisier, so expect lower figures on them.
-- de, es, zh, no, sv have 80 texts each (12 test texts per language): their per-language figures are noisy.
-- responsiveness vs unresolved_complaint and broken_promise overlap by definition (chasing an unkept
+{noisy}- responsiveness vs unresolved_complaint and broken_promise overlap by definition (chasing an unkept
   promise); most errors sit on those boundaries.
 - Sarcasm and denied reasons ("it wasn't the price") are in the training data but remain error-prone.
 """
