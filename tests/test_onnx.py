@@ -54,10 +54,30 @@ def onnx_cache(tmp_path_factory):
     shutil.rmtree(private / "onnx", ignore_errors=True)  # ~600 MB per export
 
 
+def _plant_export(root, key: str, adapter: str):
+    directory = root / "onnx" / key
+    directory.mkdir(parents=True)
+    (directory / "onnx_export.json").write_text(json.dumps({"encoder": DEFAULT_ENCODER, "adapter": adapter}))
+    return directory
+
+
 @pytest.fixture(scope="module")
 def onnx_int8(onnx_cache):
-    """The default encoder + the committed adapter on ONNX Runtime int8 (exported once, ~30-60 s)."""
+    """The default encoder + the committed adapter on ONNX Runtime int8 (exported once, ~30-60 s).
+
+    Before exporting, plants the export an earlier training of the same model would have left behind."""
+    _plant_export(onnx_cache, "stale0000000000", ADAPTER)
     return load_encoder(DEFAULT_ENCODER, adapter=ADAPTER, precision="onnx-int8")
+
+
+def test_a_new_export_deletes_the_stale_one_of_the_same_model_only(onnx_int8, onnx_cache):
+    from models.encoder.onnx_runtime import prune_stale_exports
+
+    assert not (onnx_cache / "onnx" / "stale0000000000").exists()
+    (current,) = list((onnx_cache / "onnx").iterdir())
+    other = _plant_export(onnx_cache, "other0000000000", "some/other/model/adapter.safetensors")
+    assert prune_stale_exports(onnx_cache / "onnx", current) == [] and other.exists()
+    shutil.rmtree(other)
 
 
 @pytest.fixture(scope="module")

@@ -222,9 +222,30 @@ def ensure_export(name: str, adapter: str | Path | None = None, root: Path | Non
                 raise
         log.info("ONNX export of %s took %.1f s (export %.1f s, int8 quantisation %.1f s)",
                  name, quantized - started, exported - started, quantized - exported)
+        prune_stale_exports(root, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def prune_stale_exports(root: Path, current: Path) -> list[Path]:
+    """Delete earlier exports of the same encoder + adapter path (a retrained model leaves its old export
+    behind, ~600 MB each); exports for other adapters are kept. Returns what was deleted."""
+    mine = json.loads((current / META_FILE).read_text(encoding="utf-8"))
+    deleted = []
+    for other in root.iterdir():
+        meta_path = other / META_FILE
+        if other == current or not meta_path.is_file():
+            continue
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if (meta.get("encoder"), meta.get("adapter")) == (mine["encoder"], mine["adapter"]):
+            shutil.rmtree(other, ignore_errors=True)
+            deleted.append(other)
+            log.info("deleted the stale ONNX export %s (same model, older weights or format)", other.name)
+    return deleted
 
 
 def _versions() -> dict[str, str]:
