@@ -25,7 +25,7 @@ class FinetuneSettings:
     alpha: int = 32
     dropout: float = 0.1
     target_modules: tuple[str, ...] = ("query", "key", "value", "dense")
-    epochs: int = 8
+    epochs: int = 7
     batch_size: int = 16
     lora_learning_rate: float = 1e-3
     head_learning_rate: float = 3e-3
