@@ -1,7 +1,7 @@
 """Accuracy of the default model vs a frozen-encoder head vs zero-shot, per language.
 
 Usage: python benchmarks/accuracy_benchmark.py [GOLD.jsonl ...]
-(default: the test split and the independent set). The frozen baseline is trained on first use
+(default: the test split, the independent set and the buried-reason set). The frozen baseline is trained on first use
 into ~/.cache/churnlens/baselines (about 2 minutes).
 """
 from __future__ import annotations
@@ -24,7 +24,8 @@ from pipeline.evaluate import evaluate_predictions  # noqa: E402
 from pipeline.tagging import Tagger  # noqa: E402
 from pipeline.taxonomy import load_taxonomy  # noqa: E402
 
-DEFAULT_SETS = [ROOT / "models/data/splits/test.jsonl", ROOT / "benchmarks/data/external_eval.jsonl"]
+DEFAULT_SETS = [ROOT / "models/data/splits/test.jsonl", ROOT / "benchmarks/data/external_eval.jsonl",
+                ROOT / "benchmarks/data/buried_reason.jsonl"]
 VALIDATION = ROOT / "models/data/splits/validation.jsonl"
 
 
