@@ -26,6 +26,7 @@ class FinetuneSettings:
     dropout: float = 0.1
     target_modules: tuple[str, ...] = ("query", "key", "value", "dense")
     epochs: int = 7
+    context_examples: int = 400  # short training texts also shown inside neutral text (models/augment.py)
     batch_size: int = 16
     lora_learning_rate: float = 1e-3
     head_learning_rate: float = 3e-3

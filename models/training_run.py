@@ -57,6 +57,10 @@ def run_training(data_dir, output_dir, labels_path, encoder_name: str, method: s
     if method == "lora":
         settings = FinetuneSettings(**({"epochs": epochs} if epochs else {}))
         head = build_head(encoder.dim, 0, len(labels))
+        from models.augment import in_neutral_context
+
+        train += in_neutral_context(train, settings.context_examples, settings.seed)
+        y_train = label_matrix(train, labels)
         config, state = finetune(encoder, [e.text for e in train], y_train, head, settings)
         adapter, hidden_dim, hyper = (config, state), 0, settings_dict(settings)
     else:
