@@ -40,9 +40,12 @@ def in_neutral_context(train: list[Example], count: int, seed: int = 0, max_shor
                 break
             kept.append(sentence)
         placement = rng.choice(PLACEMENTS)
-        cut = rng.randrange(1, len(kept)) if placement == "middle" and len(kept) > 1 else len(kept)
         if placement == "start":
             cut = 0
+        elif placement == "middle" and len(kept) > 1:
+            cut = rng.randrange(1, len(kept))
+        else:
+            cut = len(kept)
         pieces = kept[:cut] + [example.text.strip()] + kept[cut:]
         joiner = "" if example.lang in NO_SPACE_LANGUAGES else " "
         out.append(Example(joiner.join(pieces), example.labels, example.lang))

@@ -33,6 +33,7 @@ def run_training(data_dir, output_dir, labels_path, encoder_name: str, method: s
                  epochs: int | None = None, limit: int = 0, extra_examples: list[Example] | None = None,
                  write_card: bool = True) -> dict:
     """Train, calibrate, evaluate on the test split and save a classifier into ``output_dir``."""
+    from models.augment import in_neutral_context
     from models.finetune import FinetuneSettings, finetune, settings_dict
     from models.prototypes import fit_prototype_calibration
     from pipeline.taxonomy import load_taxonomy
@@ -51,21 +52,17 @@ def run_training(data_dir, output_dir, labels_path, encoder_name: str, method: s
         write_splits(splits)
     train = (splits["train"][:limit] if limit else splits["train"]) + taxonomy_examples(taxonomy) + list(extra_examples or [])
     validation = splits["validation"]
-    y_train = label_matrix(train, labels)
     encoder = _fresh_encoder(encoder_name)
     adapter = None
     if method == "lora":
         settings = FinetuneSettings(**({"epochs": epochs} if epochs else {}))
-        head = build_head(encoder.dim, 0, len(labels))
-        from models.augment import in_neutral_context
-
         train += in_neutral_context(train, settings.context_examples, settings.seed)
-        y_train = label_matrix(train, labels)
-        config, state = finetune(encoder, [e.text for e in train], y_train, head, settings)
+        head = build_head(encoder.dim, 0, len(labels))
+        config, state = finetune(encoder, [e.text for e in train], label_matrix(train, labels), head, settings)
         adapter, hidden_dim, hyper = (config, state), 0, settings_dict(settings)
     else:
         settings = TrainingSettings(**({"epochs": epochs} if epochs else {}))
-        head = fit_head(encoder.embed([e.text for e in train]), y_train, settings)
+        head = fit_head(encoder.embed([e.text for e in train]), label_matrix(train, labels), settings)
         hidden_dim, hyper = settings.hidden_dim, vars(settings)
     meta = ClassifierMeta(
         labels=labels, taxonomy_version=taxonomy.version, taxonomy_fingerprint=taxonomy.fingerprint(),
