@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from models.encoder.load import DEFAULT_ENCODER, cache_dir, load_encoder, resolve_encoder
+from models.encoder.onnx_runtime import META_FILE
 
 ADAPTER = "models/default/adapter.safetensors"
 TEXTS = [
@@ -57,7 +58,7 @@ def onnx_cache(tmp_path_factory):
 def _plant_export(root, key: str, adapter: str):
     directory = root / "onnx" / key
     directory.mkdir(parents=True)
-    (directory / "onnx_export.json").write_text(json.dumps({"encoder": DEFAULT_ENCODER, "adapter": adapter}))
+    (directory / META_FILE).write_text(json.dumps({"encoder": DEFAULT_ENCODER, "adapter": adapter}))
     return directory
 
 
